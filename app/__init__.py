@@ -1,0 +1,3 @@
+"""Herald: self-hosted outbound webhook delivery."""
+
+__version__ = "0.1.0"

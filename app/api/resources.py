@@ -1,0 +1,44 @@
+"""What the API process owns for its lifetime: settings, database, Redis, crypto."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import SessionFactory, create_engine, create_session_factory
+from app.settings import Settings
+from app.signing_secrets import SecretBox
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    redis: ArqRedis
+    secret_box: SecretBox
+    operator_key: str
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, *, operator_key: str) -> AsyncIterator[Resources]:
+    engine = create_engine(settings)
+    redis = await create_pool(
+        RedisSettings.from_dsn(settings.effective_redis_url),
+        default_queue_name=settings.queue_name,
+    )
+    try:
+        yield Resources(
+            settings=settings,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            redis=redis,
+            secret_box=SecretBox(settings.secret_key.get_secret_value()),
+            operator_key=operator_key,
+        )
+    finally:
+        await redis.aclose()
+        await engine.dispose()

@@ -1,0 +1,114 @@
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
+from app.schemas.common import ListResponse
+from app.schemas.endpoints import (
+    EndpointCreate,
+    EndpointOut,
+    EndpointUpdate,
+    SecretOut,
+    SecretRotate,
+)
+from app.services import endpoint_secrets, endpoints
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+
+EndpointId = Annotated[str, Path(max_length=64)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_endpoint(
+    body: EndpointCreate, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> EndpointOut:
+    endpoint = await endpoints.create_endpoint(
+        session,
+        principal=principal,
+        body=body,
+        secret_box=resources.secret_box,
+        https_only=resources.settings.env == "production",
+    )
+    return EndpointOut.of(endpoint)
+
+
+@router.get("")
+async def list_endpoints(
+    session: SessionDep,
+    principal: AuthDep,
+    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ListResponse[EndpointOut]:
+    page = await endpoints.list_endpoints(
+        session, principal=principal, tenant_id=tenant_id, limit=limit, cursor=cursor
+    )
+    return ListResponse(
+        data=[EndpointOut.of(e) for e in page.items],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+    )
+
+
+@router.get("/{endpoint_id}")
+async def get_endpoint(
+    endpoint_id: EndpointId, session: SessionDep, principal: AuthDep
+) -> EndpointOut:
+    endpoint = await endpoints.get_endpoint(session, principal=principal, endpoint_id=endpoint_id)
+    return EndpointOut.of(endpoint)
+
+
+@router.patch("/{endpoint_id}")
+async def update_endpoint(
+    endpoint_id: EndpointId,
+    body: EndpointUpdate,
+    session: SessionDep,
+    principal: AuthDep,
+    resources: ResourcesDep,
+) -> EndpointOut:
+    endpoint = await endpoints.update_endpoint(
+        session,
+        principal=principal,
+        endpoint_id=endpoint_id,
+        body=body,
+        https_only=resources.settings.env == "production",
+    )
+    return EndpointOut.of(endpoint)
+
+
+@router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_endpoint(endpoint_id: EndpointId, session: SessionDep, principal: AuthDep) -> None:
+    await endpoints.delete_endpoint(session, principal=principal, endpoint_id=endpoint_id)
+
+
+@router.get("/{endpoint_id}/secret")
+async def get_secret(
+    endpoint_id: EndpointId, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> SecretOut:
+    return await endpoint_secrets.get_secret(
+        session, principal=principal, endpoint_id=endpoint_id, secret_box=resources.secret_box
+    )
+
+
+@router.post("/{endpoint_id}/secret/rotate")
+async def rotate_secret(
+    endpoint_id: EndpointId,
+    body: SecretRotate,
+    session: SessionDep,
+    principal: AuthDep,
+    resources: ResourcesDep,
+) -> SecretOut:
+    grace = (
+        timedelta(seconds=body.grace_period_s)
+        if body.grace_period_s is not None
+        else resources.settings.secret_rotation_grace
+    )
+    return await endpoint_secrets.rotate_secret(
+        session,
+        principal=principal,
+        endpoint_id=endpoint_id,
+        secret=body.secret,
+        grace_period=grace,
+        secret_box=resources.secret_box,
+    )

@@ -1,0 +1,188 @@
+"""Endpoints: where a tenant receives webhooks, with what, and signed by which secrets."""
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import Invalid, NotFound
+from app.filters import FilterError, compile_filter
+from app.headers import merge_redacted, validate_custom_headers
+from app.ids import new_id
+from app.models import Endpoint, EndpointSecret
+from app.pagination import Page, fetch_page
+from app.schemas.endpoints import EndpointCreate, EndpointUpdate
+from app.services.tenants import get_tenant
+from app.signing_secrets import SecretBox, generate_secret, secret_problem
+from app.subscriptions import SubscriptionError, validate_patterns
+
+
+def check_url(url: str, *, https_only: bool) -> None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise Invalid("/url", f"is not a valid URL: {error}") from error
+    allowed = ("https",) if https_only else ("http", "https")
+    if parts.scheme not in allowed:
+        raise Invalid("/url", f"must use {' or '.join(allowed)}")
+    if not parts.hostname:
+        raise Invalid("/url", "must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise Invalid("/url", "must not carry credentials; use a custom header instead")
+    if parts.fragment:
+        raise Invalid("/url", "must not have a fragment")
+    if port == 0:
+        raise Invalid("/url", "has an invalid port")
+    if any(char.isspace() or ord(char) < 0x20 for char in url):
+        raise Invalid("/url", "must not contain whitespace or control characters")
+
+
+def _check_filter(document: dict[str, object] | None) -> None:
+    if document is None:
+        return
+    try:
+        compile_filter(document)
+    except FilterError as error:
+        raise Invalid("/filter" + error.pointer, error.message) from error
+
+
+def _check_subscriptions(patterns: list[str]) -> list[str]:
+    try:
+        return validate_patterns(patterns)
+    except SubscriptionError as error:
+        pointer = "/subscriptions" if error.index is None else f"/subscriptions/{error.index}"
+        raise Invalid(pointer, error.message) from error
+
+
+def _check_secret(secret: str) -> None:
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise Invalid("/secret", problem)
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    body: EndpointCreate,
+    secret_box: SecretBox,
+    https_only: bool,
+) -> Endpoint:
+    tenant_id = principal.tenant_for(body.tenant_id)
+    if tenant_id is None:
+        raise Invalid("/tenant_id", "is required with an operator key")
+    check_url(body.url, https_only=https_only)
+    subscriptions = _check_subscriptions(body.subscriptions)
+    _check_filter(body.filter)
+    validate_custom_headers(body.headers)
+    if body.secret is not None:
+        _check_secret(body.secret)
+    await get_tenant(session, tenant_id=tenant_id)
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        tenant_id=tenant_id,
+        url=body.url,
+        description=body.description,
+        subscriptions=subscriptions,
+        filter=body.filter,
+        headers=body.headers,
+        rate_limit=body.rate_limit,
+        circuit_breaker=(
+            body.circuit_breaker.model_dump(exclude_none=True) if body.circuit_breaker else None
+        ),
+        enabled=body.enabled,
+        disabled_reason=None if body.enabled else "manual",
+        metadata_=body.metadata,
+    )
+    session.add(endpoint)
+    session.add(
+        EndpointSecret(
+            id=new_id("sec"),
+            endpoint_id=endpoint.id,
+            sealed_secret=secret_box.seal(body.secret or generate_secret()),
+        )
+    )
+    await session.commit()
+    await session.refresh(endpoint)
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, *, principal: Principal, endpoint_id: str, for_update: bool = False
+) -> Endpoint:
+    statement = select(Endpoint).where(Endpoint.id == endpoint_id)
+    if for_update:
+        statement = statement.with_for_update()
+    endpoint = await session.scalar(statement)
+    if endpoint is None or not principal.can_see(endpoint.tenant_id):
+        raise NotFound(f"endpoint {endpoint_id} not found")
+    return endpoint
+
+
+async def list_endpoints(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    tenant_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Endpoint]:
+    statement = select(Endpoint)
+    scope = principal.tenant_for(tenant_id)
+    if scope is not None:
+        statement = statement.where(Endpoint.tenant_id == scope)
+    return await fetch_page(session, statement, Endpoint.id, limit=limit, cursor=cursor)
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    endpoint_id: str,
+    body: EndpointUpdate,
+    https_only: bool,
+) -> Endpoint:
+    endpoint = await get_endpoint(
+        session, principal=principal, endpoint_id=endpoint_id, for_update=True
+    )
+    changed = body.model_fields_set
+    if "url" in changed:
+        if body.url is None:
+            raise Invalid("/url", "cannot be null")
+        check_url(body.url, https_only=https_only)
+        endpoint.url = body.url
+    if "subscriptions" in changed:
+        if body.subscriptions is None:
+            raise Invalid("/subscriptions", 'cannot be null; use ["*"] for every type')
+        endpoint.subscriptions = _check_subscriptions(body.subscriptions)
+    if "filter" in changed:
+        _check_filter(body.filter)
+        endpoint.filter = body.filter
+    if "headers" in changed:
+        headers = merge_redacted(body.headers or {}, endpoint.headers)
+        validate_custom_headers(headers)
+        endpoint.headers = headers
+    if "description" in changed:
+        endpoint.description = body.description
+    if "rate_limit" in changed:
+        endpoint.rate_limit = body.rate_limit
+    if "circuit_breaker" in changed:
+        endpoint.circuit_breaker = (
+            body.circuit_breaker.model_dump(exclude_none=True) if body.circuit_breaker else None
+        )
+    if "metadata" in changed:
+        endpoint.metadata_ = body.metadata or {}
+    if "enabled" in changed and body.enabled is not None and body.enabled != endpoint.enabled:
+        endpoint.enabled = body.enabled
+        endpoint.disabled_reason = None if body.enabled else "manual"
+    await session.commit()
+    await session.refresh(endpoint)
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, *, principal: Principal, endpoint_id: str) -> None:
+    endpoint = await get_endpoint(session, principal=principal, endpoint_id=endpoint_id)
+    await session.delete(endpoint)
+    await session.commit()

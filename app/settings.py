@@ -1,0 +1,111 @@
+"""Configuration from ``HERALD_*`` environment variables (and ``.env``).
+
+Settings are built once per process by its entry point and passed down explicitly;
+nothing reads the environment at import time.
+"""
+
+from datetime import timedelta
+from ipaddress import ip_network
+from typing import Annotated, Literal, Self
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.durations import parse_duration, parse_schedule
+
+DEVELOPMENT_SECRET_KEY = "herald-development-secret-key-do-not-use-in-production"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/herald"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _duration(value: object) -> object:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _schedule(value: object) -> object:
+    return parse_schedule(value) if isinstance(value, str) else value
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HERALD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    operator_key: SecretStr | None = None
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+
+    retry_schedule: Annotated[tuple[Duration, ...], NoDecode, BeforeValidator(_schedule)] = (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+    )
+    request_timeout: Duration = timedelta(seconds=30)
+    allow_cidrs: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)] = ()
+    dlq_retention: Duration = timedelta(days=30)
+    operational_webhook_url: str | None = None
+
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    secret_rotation_grace: Duration = timedelta(hours=24)
+    idempotency_window: Duration = timedelta(hours=24)
+    strict_event_types: bool = False
+    queue_name: str = "herald:queue"
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            ip_network(cidr, strict=False)
+        return cidrs
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _positive_steps(cls, schedule: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(step.total_seconds() <= 0 for step in schedule):
+            raise ValueError("every retry delay must be positive")
+        return schedule
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Self:
+        if self.env != "production":
+            return self
+        if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+            raise ValueError("HERALD_SECRET_KEY must be set in production")
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("HERALD_SECRET_KEY must be at least 32 characters")
+        if self.operator_key is None or len(self.operator_key.get_secret_value()) < 32:
+            raise ValueError(
+                "HERALD_OPERATOR_KEY (at least 32 characters) is required in production"
+            )
+        if self.database_url is None or self.redis_url is None:
+            raise ValueError("HERALD_DATABASE_URL and HERALD_REDIS_URL are required in production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or DEFAULT_DATABASE_URL
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_schedule) + 1
