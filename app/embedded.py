@@ -364,7 +364,7 @@ def _prepare(state_dir: Path, stack: contextlib.ExitStack) -> _Env:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise EmbeddedServiceError(f"another process runs servers for {state_dir}") from None
+        raise EmbeddedServiceError(f"servers for {state_dir} are already running") from None
     owner = _owner()
     return _Env(state_dir, _prepare_data_dir(state_dir, owner), owner, stack)
 

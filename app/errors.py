@@ -13,6 +13,7 @@ class FieldError:
 
     pointer: str
     message: str
+    location: str = "body"
 
 
 @dataclass
@@ -50,11 +51,11 @@ class Unauthorized(HeraldError):
 class Invalid(HeraldError):
     """Well-formed JSON that breaks a rule (422), pointing at the offending field."""
 
-    def __init__(self, pointer: str, message: str) -> None:
+    def __init__(self, pointer: str, message: str, *, location: str = "body") -> None:
         super().__init__(
-            f"{pointer}: {message}" if pointer else message,
+            f"{location} {pointer}: {message}" if pointer else message,
             422,
             "Validation failed",
             "validation-failed",
-            [FieldError(pointer, message)],
+            [FieldError(pointer, message, location)],
         )

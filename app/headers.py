@@ -10,7 +10,7 @@ MAX_HEADER_NAME_LENGTH = 128
 MAX_HEADER_VALUE_LENGTH = 4096
 REDACTED = "[REDACTED]"
 
-# RFC 9110 token characters.
+# RFC 9110 token characters. Use fullmatch: "$" alone also matches before a trailing "\n".
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _RESERVED_EXACT = frozenset(
     {
@@ -48,7 +48,7 @@ def validate_custom_headers(headers: Mapping[str, str], *, pointer: str = "/head
     seen: set[str] = set()
     for name, value in headers.items():
         where = f"{pointer}/{name.replace('~', '~0').replace('/', '~1')}"
-        if not name or len(name) > MAX_HEADER_NAME_LENGTH or not _TOKEN.match(name):
+        if not name or len(name) > MAX_HEADER_NAME_LENGTH or not _TOKEN.fullmatch(name):
             raise Invalid(where, "is not a valid header name")
         if is_reserved(name):
             raise Invalid(where, "is reserved and set by Herald")

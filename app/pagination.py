@@ -37,11 +37,17 @@ def encode_cursor(sort_key: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    problem = Invalid("/cursor", "is not a cursor returned by this list", location="query")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        # validate=True: the lenient decoder silently drops foreign characters ("!!!!" -> "").
+        sort_key = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError) as error:
-        raise Invalid("/cursor", "is not a cursor returned by this list") from error
+        raise problem from error
+    # Only what encode_cursor produces: no padding, no '+' or '/', no empty key.
+    if not sort_key or encode_cursor(sort_key) != cursor:
+        raise problem
+    return sort_key
 
 
 async def fetch_page(

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in cidrs:
-            ip_network(cidr, strict=False)
+            ip_network(cidr, strict=True)
         return cidrs
 
     @field_validator("retry_schedule")

@@ -43,12 +43,12 @@ async def database_url(services: ResolvedServices) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str, services: ResolvedServices) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         redis_url=services.redis_url,
-        operator_key=OPERATOR_KEY,  # type: ignore[arg-type]
+        operator_key=OPERATOR_KEY,
         queue_name=f"herald:test:{RUN_ID}:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
         allow_cidrs=("127.0.0.1/32",),
-        retry_schedule="1s,2s,3s",  # type: ignore[arg-type]
+        retry_schedule="1s,2s,3s",
         db_pool_size=5,
     )

@@ -14,8 +14,10 @@ of a :class:`GuardedConnector`, because no single aiohttp hook sees every connec
    bypass (1).  The factory also covers anything served from aiohttp's DNS cache.  A
    sockaddr host that is not an IP address is refused, so asyncio never gets to resolve
    a name at connect time.
-3. Proxied requests are refused: through a proxy the guard could only vet the proxy's
-   address, never the destination's.
+3. Proxied requests (``proxy=`` or ``trust_env=True`` with proxy variables) are refused:
+   through a proxy the guard could only vet the proxy's address, never the destination's.
+
+Redirects need nothing extra: every hop opens its connections through the same connector.
 
 There is no DNS rebinding window: aiohttp connects to the ``host`` of the resolver
 results it was given (no second lookup), and (2) re-checks that very address.
@@ -449,10 +451,11 @@ class GuardedConnector(aiohttp.TCPConnector):
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 -- aiohttp's signature
     ) -> Connection:
         if req.proxy is not None:
+            # The proxy URL is left out of the message: it may carry credentials.
             blocked = BlockedDestination(
-                req.url.raw_host or str(req.url),
-                f"requests through a proxy ({req.proxy}) are refused: only the proxy's "
-                "address could be vetted, not the destination's",
+                req.url.raw_host or "",
+                "requests through a proxy are refused: only the proxy's address could be "
+                "vetted, not the destination's",
             )
             raise aiohttp.ClientConnectorError(req.connection_key, blocked) from blocked
         return await super().connect(req, traces, timeout)

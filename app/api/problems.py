@@ -89,7 +89,7 @@ def _validation_problem(error: RequestValidationError) -> JSONResponse:
 async def _on_herald_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HeraldError)
     errors = [
-        ProblemFieldError(location="body", pointer=item.pointer, message=item.message)
+        ProblemFieldError(location=item.location, pointer=item.pointer, message=item.message)
         for item in error.errors
     ]
     return problem_response(error.status, error.detail, errors=errors or None)

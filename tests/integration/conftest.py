@@ -66,9 +66,7 @@ def make_tenant(operator: httpx.AsyncClient) -> TenantFactory:
 
 
 @pytest.fixture
-async def tenant_client(
-    api_url: str, operator: httpx.AsyncClient
-) -> AsyncIterator[KeyFactory]:
+async def tenant_client(api_url: str, operator: httpx.AsyncClient) -> AsyncIterator[KeyFactory]:
     """Makes a client authenticated with a new key of the given tenant."""
     clients: list[httpx.AsyncClient] = []
 

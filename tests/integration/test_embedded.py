@@ -23,6 +23,9 @@ import redis.asyncio as aioredis
 from app.embedded import ResolvedServices, data_dir, resolve_services
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="parent-death signal and /proc are Linux-only"
+)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 Listeners count accepted connections (the server's protocol factory runs once per
 accepted TCP connection, before any HTTP is parsed), so "zero" means no connection was
-made at all, not merely that no request was answered.  Every blocked URL is also shown
-to reach its listener through an unguarded connector, so a zero is never vacuous.
+made at all, not merely that no request was answered.  The blocked URLs are also shown
+to reach their listeners through an unguarded connector, so a zero is not vacuous.
 Names such as ``rebind.test`` are answered by an in-process resolver, never by DNS.
 """
 
@@ -41,8 +41,8 @@ class Listener:
 
 
 @asynccontextmanager
-async def _listen(host: str) -> AsyncIterator[Listener]:
-    listener = Listener(host, 0)
+async def _listen(host: str, port: int = 0) -> AsyncIterator[Listener]:
+    listener = Listener(host, port)
 
     async def handle(request: web.BaseRequest) -> web.Response:
         listener.requests += 1
@@ -55,7 +55,7 @@ async def _listen(host: str) -> AsyncIterator[Listener]:
         listener.connections += 1
         return http()
 
-    server = await asyncio.get_running_loop().create_server(accept, host, 0)
+    server = await asyncio.get_running_loop().create_server(accept, host, port)
     listener.port = server.sockets[0].getsockname()[1]
     try:
         yield listener
@@ -79,16 +79,33 @@ async def forbidden() -> AsyncIterator[Listener]:
 
 
 @pytest.fixture
+async def twins() -> AsyncIterator[tuple[Listener, Listener]]:
+    """Listeners on 127.0.0.1 and 127.0.0.2 sharing one port, so that one URL reaches
+    either, depending only on what its name resolves to."""
+    for _ in range(5):
+        async with _listen("127.0.0.1") as first:
+            try:
+                second_context = _listen("127.0.0.2", first.port)
+                second = await second_context.__aenter__()
+            except OSError:
+                continue
+            try:
+                yield first, second
+            finally:
+                await second_context.__aexit__(None, None, None)
+            return
+    pytest.fail("no port free on both 127.0.0.1 and 127.0.0.2")
+
+
+@pytest.fixture
 async def ipv6_loopback() -> AsyncIterator[Listener]:
     try:
-        context = _listen("::1")
-        listener = await context.__aenter__()
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
     except OSError as exc:
         pytest.skip(f"IPv6 loopback unavailable: {exc}")
-    try:
+    async with _listen("::1") as listener:
         yield listener
-    finally:
-        await context.__aexit__(None, None, None)
 
 
 class StaticResolver(AbstractResolver):
@@ -127,20 +144,20 @@ def _rebind_resolver() -> StaticResolver:
     return StaticResolver({"rebind.test": [["127.0.0.2"]]})
 
 
-async def _post(connector: aiohttp.BaseConnector, url: str, **kwargs: object) -> int:
+async def _post(connector: aiohttp.BaseConnector, url: str, proxy: str | None = None) -> int:
     async with (
         aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session,
-        session.post(url, json={"event": "ping"}, **kwargs) as response,  # type: ignore[arg-type]
+        session.post(url, json={"event": "ping"}, proxy=proxy) as response,
     ):
         await response.read()
         return response.status
 
 
 async def _post_blocked(
-    connector: aiohttp.BaseConnector, url: str, **kwargs: object
+    connector: aiohttp.BaseConnector, url: str, proxy: str | None = None
 ) -> aiohttp.ClientConnectorError:
     with pytest.raises(aiohttp.ClientConnectorError) as excinfo:
-        await _post(connector, url, **kwargs)
+        await _post(connector, url, proxy)
     blocked = is_blocked_error(excinfo.value)
     assert isinstance(blocked, BlockedDestination), excinfo.value
     return excinfo.value
@@ -196,71 +213,38 @@ async def test_localhost_is_blocked_when_nothing_is_allowed(allowed: Listener) -
     assert isinstance(error, aiohttp.ClientConnectorDNSError)
     assert allowed.connections == 0
 
+    assert await _post(aiohttp.TCPConnector(), allowed.url("localhost")) == 200
+    assert allowed.connections == 1
 
-async def test_mixed_answers_block_the_whole_host(allowed: Listener, forbidden: Listener) -> None:
+
+async def test_mixed_answers_block_the_whole_host(twins: tuple[Listener, Listener]) -> None:
+    first, second = twins
     resolver = StaticResolver({"mixed.test": [["127.0.0.1", "127.0.0.2"]]})
-    # Same port on both addresses would be needed for a real split; the allowed
-    # listener's port shows that even the allowed answer is not tried.
-    await _post_blocked(
-        guarded_connector(TEST_POLICY, resolver=resolver), allowed.url("mixed.test")
+    connector = guarded_connector(TEST_POLICY, resolver=resolver)
+    await _post_blocked(connector, first.url("mixed.test"))
+    # Not even the allowed answer is tried.
+    assert (first.connections, second.connections) == (0, 0)
+
+    assert await _post(aiohttp.TCPConnector(resolver=resolver), first.url("mixed.test")) == 200
+    assert first.connections + second.connections == 1
+
+
+async def test_rebinding_between_requests_is_caught(twins: tuple[Listener, Listener]) -> None:
+    first, second = twins
+    resolver = StaticResolver({"rebind.test": [["127.0.0.1"], ["127.0.0.2"]]})
+    # No DNS cache and no pooled connection, so the second request resolves afresh.
+    connector = guarded_connector(
+        TEST_POLICY, resolver=resolver, use_dns_cache=False, force_close=True
     )
-    assert allowed.connections == 0
-    assert forbidden.connections == 0
-
-
-async def test_rebinding_between_requests_is_caught(
-    allowed: Listener, forbidden: Listener
-) -> None:
-    # Both listeners must share a port for one URL to reach either, so rebinding is
-    # staged with a port the second listener owns on both addresses.
-    async with _listen("127.0.0.1") as first:
-        try:
-            async with _listen_on("127.0.0.2", first.port) as second:
-                resolver = StaticResolver({"rebind.test": [["127.0.0.1"], ["127.0.0.2"]]})
-                connector = guarded_connector(
-                    TEST_POLICY, resolver=resolver, use_dns_cache=False, force_close=True
-                )
-                async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
-                    url = first.url("rebind.test")
-                    async with session.post(url, json={}) as response:
-                        assert response.status == 200
-                    with pytest.raises(aiohttp.ClientConnectorDNSError) as excinfo:
-                        await session.post(url, json={})
-                assert is_blocked_error(excinfo.value) is not None
-                assert resolver.calls == ["rebind.test", "rebind.test"]
-                assert (first.connections, second.connections) == (1, 0)
-        except _PortTaken:
-            pytest.skip("127.0.0.2 has the port of the 127.0.0.1 listener in use")
-
-
-class _PortTaken(Exception):
-    pass
-
-
-@asynccontextmanager
-async def _listen_on(host: str, port: int) -> AsyncIterator[Listener]:
-    listener = Listener(host, port)
-
-    async def handle(request: web.BaseRequest) -> web.Response:
-        listener.requests += 1
-        return web.Response(text="ok")
-
-    http = web.Server(handle)
-
-    def accept() -> asyncio.Protocol:
-        listener.connections += 1
-        return http()
-
-    try:
-        server = await asyncio.get_running_loop().create_server(accept, host, port)
-    except OSError as exc:
-        raise _PortTaken from exc
-    try:
-        yield listener
-    finally:
-        server.close()
-        await http.shutdown()
-        await server.wait_closed()
+    url = first.url("rebind.test")
+    async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
+        async with session.post(url, json={}) as response:
+            assert response.status == 200
+        with pytest.raises(aiohttp.ClientConnectorDNSError) as excinfo:
+            await session.post(url, json={})
+    assert is_blocked_error(excinfo.value) is not None
+    assert resolver.calls == ["rebind.test", "rebind.test"]
+    assert (first.connections, second.connections) == (1, 0)
 
 
 async def test_poisoned_dns_cache_is_caught_at_connect(forbidden: Listener) -> None:
@@ -289,9 +273,8 @@ async def test_poisoned_dns_cache_is_caught_at_connect(forbidden: Listener) -> N
 
 async def test_proxied_requests_are_refused(allowed: Listener) -> None:
     # The proxy itself is allowed, but through it the destination could not be vetted.
-    await _post_blocked(
-        guarded_connector(TEST_POLICY), allowed.url(), proxy=f"http://127.0.0.1:{allowed.port}"
-    )
+    proxy = f"http://127.0.0.1:{allowed.port}"
+    await _post_blocked(guarded_connector(TEST_POLICY), allowed.url(), proxy)
     assert allowed.connections == 0
 
 
