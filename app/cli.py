@@ -119,7 +119,11 @@ def _dev_operator_key(settings: Settings) -> str:
 
 
 @cli.command()
-def dev() -> None:
+def dev(
+    embedded: Annotated[
+        bool, typer.Option(help="always start project-local PostgreSQL and Redis")
+    ] = False,
+) -> None:
     """Run migrations, the API and a worker together (``make run``); Ctrl-C stops all."""
     from app.db import migrate as run_migrations
     from app.embedded import resolve_services
@@ -132,9 +136,10 @@ def dev() -> None:
         database_url=settings.database_url,
         redis_url=settings.redis_url,
         state_dir=STATE_DIR.resolve(),
+        force_embedded=embedded,
     ) as services:
         for description in services.started:
-            typer.echo(f"started {description}")
+            typer.echo(f"started {description}", err=True)
         asyncio.run(run_migrations(services.database_url))
         environment = {
             **os.environ,

@@ -45,6 +45,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         on_shutdown=shutdown,
         burst=burst,
         poll_delay=0.05,
+        health_check_interval=10,
         handle_signals=True,
     )
 

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
     return environment
 
 
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], *, timeout: float = 30) -> None:
+def wait_until_ready(url: str, process: "subprocess.Popen[Any]", *, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
