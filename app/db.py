@@ -34,7 +34,7 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _asyncpg_dsn(database_url: str, *, database: str | None = None) -> str:
+def asyncpg_dsn(database_url: str, *, database: str | None = None) -> str:
     url = make_url(database_url).set(drivername="postgresql")
     if database is not None:
         url = url.set(database=database)
@@ -46,7 +46,7 @@ async def create_database_if_missing(database_url: str) -> bool:
     name = make_url(database_url).database
     if not name:
         raise ValueError("the database URL names no database")
-    admin = await asyncpg.connect(_asyncpg_dsn(database_url, database="postgres"))
+    admin = await asyncpg.connect(asyncpg_dsn(database_url, database="postgres"))
     try:
         exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -63,7 +63,7 @@ async def create_database_if_missing(database_url: str) -> bool:
 
 async def drop_database(database_url: str) -> None:
     name = make_url(database_url).database
-    admin = await asyncpg.connect(_asyncpg_dsn(database_url, database="postgres"))
+    admin = await asyncpg.connect(asyncpg_dsn(database_url, database="postgres"))
     try:
         quoted = '"' + (name or "").replace('"', '""') + '"'
         await admin.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")

@@ -6,6 +6,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from app.errors import Invalid
@@ -49,9 +50,13 @@ def check_schema(schema: Mapping[str, Any], *, pointer: str = "/schema") -> None
         raise Invalid(pointer + _pointer(remote), "only local references ('#/...') are allowed")
 
 
-def payload_problem(schema: Mapping[str, Any], payload: Any) -> Invalid | None:
+def payload_problem(schema: Mapping[str, Any] | Validator, payload: Any) -> Invalid | None:
     """The first way ``payload`` breaks ``schema`` (pointer into the payload), or None."""
-    validator = validator_for(schema, default=Draft202012Validator)(schema)
+    validator = (
+        validator_for(schema, default=Draft202012Validator)(schema)
+        if isinstance(schema, Mapping)
+        else schema
+    )
     error = next(iter(validator.iter_errors(payload)), None)
     if error is None:
         return None

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     idempotency_window: Duration = timedelta(hours=24)
     strict_event_types: bool = False
     queue_name: str = "herald:queue"
+    worker_concurrency: int = Field(default=128, ge=1, le=10_000)
+    worker_claim_batch: int = Field(default=100, ge=1, le=1000)
+    worker_lease: Duration = timedelta(seconds=90)
+    worker_idle_poll: Duration = timedelta(seconds=1)
+    worker_poll_delay: Duration = timedelta(milliseconds=10)
+    worker_shutdown_grace: Duration = timedelta(seconds=10)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
 
@@ -81,6 +87,13 @@ class Settings(BaseSettings):
         if any(step.total_seconds() <= 0 for step in schedule):
             raise ValueError("every retry delay must be positive")
         return schedule
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> Self:
+        # A lease that ended mid-request would let a second worker send the same attempt.
+        if self.worker_lease <= self.request_timeout:
+            raise ValueError("HERALD_WORKER_LEASE must be longer than HERALD_REQUEST_TIMEOUT")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Self:

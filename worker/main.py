@@ -1,16 +1,26 @@
-"""The arq worker process: owns its database engine, Redis pool and HTTP session."""
+"""The arq worker process: owns its database pool, HTTP session and delivery loop.
 
+arq carries wake-up calls only (``app.queue``); the delivery loop claims the actual work
+from PostgreSQL, so a wake-up lost in Redis never loses a delivery.
+"""
+
+import asyncio
 import logging
 import os
 import socket
 from typing import Any
 
+import aiohttp
+import asyncpg
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
-from app.db import create_engine, create_session_factory
-from app.queue import WAKE_JOB
+from app.db import asyncpg_dsn
+from app.queue import WAKE_JOB, wake_workers
 from app.settings import Settings
+from app.signing_secrets import SecretBox
+from worker.dispatcher import Dispatcher
+from worker.ssrf import AddressPolicy, guarded_connector
 
 log = logging.getLogger("herald.worker")
 
@@ -20,33 +30,74 @@ def worker_id() -> str:
 
 
 async def wake(ctx: dict[str, Any]) -> None:
-    """A wake-up call after new work was committed; the delivery loop arrives with the pipeline."""
-    log.debug("woken by job %s", ctx.get("job_id"))
+    """New work was committed: let the delivery loop claim it now rather than at its next poll."""
+    dispatcher: Dispatcher = ctx["dispatcher"]
+    dispatcher.wake()
+
+
+def http_session(settings: Settings) -> aiohttp.ClientSession:
+    connector = guarded_connector(
+        AddressPolicy.from_cidrs(settings.allow_cidrs),
+        limit=settings.worker_concurrency,
+        limit_per_host=0,
+        ttl_dns_cache=60,
+        enable_cleanup_closed=True,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=settings.request_timeout.total_seconds()),
+        auto_decompress=False,
+        trust_env=False,
+    )
 
 
 def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(settings)
-        ctx["engine"] = engine
-        ctx["sessions"] = create_session_factory(engine)
-        ctx["worker_id"] = worker_id()
-        log.info("worker %s started", ctx["worker_id"])
+        identity = worker_id()
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(settings.effective_database_url), min_size=2, max_size=4
+        )
+        http = http_session(settings)
+
+        async def recruit_peer() -> None:
+            await wake_workers(ctx["redis"])
+
+        dispatcher = Dispatcher(
+            settings=settings,
+            pool=pool,
+            http=http,
+            secret_box=SecretBox(settings.secret_key.get_secret_value()),
+            worker_id=identity,
+            recruit_peer=recruit_peer,
+        )
+        ctx.update(
+            pool=pool,
+            http=http,
+            dispatcher=dispatcher,
+            loop_task=asyncio.create_task(dispatcher.run(), name="herald-dispatcher"),
+        )
+        log.info("worker %s started", identity)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        engine = ctx.get("engine")
-        if engine is not None:
-            await engine.dispose()
+        dispatcher: Dispatcher | None = ctx.get("dispatcher")
+        if dispatcher is not None:
+            dispatcher.stop()
+            await ctx["loop_task"]
+            await ctx["http"].close()
+            await ctx["pool"].close()
+        log.info("worker stopped")
 
     return Worker(
-        functions=[func(wake, name=WAKE_JOB)],
+        functions=[func(wake, name=WAKE_JOB, keep_result=0, max_tries=1)],
         redis_settings=RedisSettings.from_dsn(settings.effective_redis_url),
         queue_name=settings.queue_name,
         on_startup=startup,
         on_shutdown=shutdown,
         burst=burst,
-        poll_delay=0.05,
+        poll_delay=settings.worker_poll_delay.total_seconds(),
         health_check_interval=10,
         handle_signals=True,
+        keep_result=0,
     )
 
 

@@ -11,7 +11,15 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.problems import PROBLEM_RESPONSES, BodySizeLimit, Problem, install_problem_handlers
 from app.api.resources import open_resources
-from app.api.routes import api_keys, endpoints, event_types, health, tenants
+from app.api.routes import (
+    api_keys,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    health,
+    tenants,
+)
 from app.settings import Settings
 
 log = logging.getLogger("herald.api")
@@ -39,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes + _ENVELOPE_ALLOWANCE)
-    for module in (health, tenants, api_keys, event_types, endpoints):
+    for module in (health, tenants, api_keys, event_types, endpoints, events, deliveries):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

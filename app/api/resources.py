@@ -8,6 +8,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.catalog import EventTypeCatalog
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.settings import Settings
 from app.signing_secrets import SecretBox
@@ -21,6 +22,7 @@ class Resources:
     redis: ArqRedis
     secret_box: SecretBox
     operator_key: str
+    catalog: EventTypeCatalog
 
 
 @asynccontextmanager
@@ -38,6 +40,7 @@ async def open_resources(settings: Settings, *, operator_key: str) -> AsyncItera
             redis=redis,
             secret_box=SecretBox(settings.secret_key.get_secret_value()),
             operator_key=operator_key,
+            catalog=EventTypeCatalog(),
         )
     finally:
         await redis.aclose()

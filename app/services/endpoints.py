@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -175,11 +175,31 @@ async def update_endpoint(
     if "metadata" in changed:
         endpoint.metadata_ = body.metadata or {}
     if "enabled" in changed and body.enabled is not None and body.enabled != endpoint.enabled:
-        endpoint.enabled = body.enabled
-        endpoint.disabled_reason = None if body.enabled else "manual"
+        await set_enabled(session, endpoint=endpoint, enabled=body.enabled, reason="manual")
     await session.commit()
     await session.refresh(endpoint)
     return endpoint
+
+
+# Held deliveries wait for their endpoint; both statements run under the endpoint's row lock,
+# the same lock a worker's disable takes, so no delivery is held after a re-enable.
+HOLD_PENDING = text(
+    "UPDATE deliveries SET status = 'held', next_attempt_at = NULL, updated_at = now() "
+    "WHERE endpoint_id = :endpoint_id AND status = 'pending'"
+)
+RELEASE_HELD = text(
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now() "
+    "WHERE endpoint_id = :endpoint_id AND status = 'held'"
+)
+
+
+async def set_enabled(
+    session: AsyncSession, *, endpoint: Endpoint, enabled: bool, reason: str
+) -> None:
+    """Enable or disable; the caller holds the endpoint's row lock and commits."""
+    endpoint.enabled = enabled
+    endpoint.disabled_reason = None if enabled else reason
+    await session.execute(RELEASE_HELD if enabled else HOLD_PENDING, {"endpoint_id": endpoint.id})
 
 
 async def delete_endpoint(session: AsyncSession, *, principal: Principal, endpoint_id: str) -> None:

@@ -1,9 +1,11 @@
+import contextlib
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
+from app.queue import wake_workers
 from app.schemas.common import ListResponse
 from app.schemas.endpoints import (
     EndpointCreate,
@@ -12,7 +14,8 @@ from app.schemas.endpoints import (
     SecretOut,
     SecretRotate,
 )
-from app.services import endpoint_secrets, endpoints
+from app.schemas.events import EventAccepted
+from app.services import endpoint_secrets, endpoints, events
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -80,6 +83,29 @@ async def update_endpoint(
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_endpoint(endpoint_id: EndpointId, session: SessionDep, principal: AuthDep) -> None:
     await endpoints.delete_endpoint(session, principal=principal, endpoint_id=endpoint_id)
+
+
+@router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)
+async def send_test_event(
+    endpoint_id: EndpointId, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> EventAccepted:
+    """Send a ``test.webhook`` event to this endpoint now, through the normal delivery path."""
+    accepted = await events.send_test_event(
+        session,
+        principal=principal,
+        endpoint_id=endpoint_id,
+        idempotency_window=resources.settings.idempotency_window,
+    )
+    with contextlib.suppress(Exception):
+        await wake_workers(resources.redis)
+    return EventAccepted(
+        id=accepted.id,
+        tenant_id=accepted.tenant_id,
+        type=accepted.type,
+        deliveries=accepted.deliveries,
+        duplicate=accepted.duplicate,
+        created_at=accepted.created_at,
+    )
 
 
 @router.get("/{endpoint_id}/secret")

@@ -1,0 +1,88 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, status
+
+from app.api.deps import AuthDep, ResourcesDep, SessionDep
+from app.queue import wake_workers
+from app.schemas.deliveries import DeliveryStatus
+from app.schemas.events import DeliverySummary, EventAccepted, EventCreate, EventOut
+from app.services import events
+from app.services.ingest import ingest_event
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=256,
+        description="repeats within the idempotency window return the first answer",
+    ),
+]
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_event(
+    body: EventCreate,
+    session: SessionDep,
+    principal: AuthDep,
+    resources: ResourcesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> EventAccepted:
+    """Accepted only once the event and all its deliveries are committed."""
+    settings = resources.settings
+    accepted = await ingest_event(
+        session,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        catalog=resources.catalog,
+        max_payload_bytes=settings.max_payload_bytes,
+        strict_event_types=settings.strict_event_types,
+        idempotency_window=settings.idempotency_window,
+        wake_workers=lambda: wake_workers(resources.redis),
+    )
+    return EventAccepted(
+        id=accepted.id,
+        tenant_id=accepted.tenant_id,
+        type=accepted.type,
+        deliveries=accepted.deliveries,
+        duplicate=accepted.duplicate,
+        created_at=accepted.created_at,
+    )
+
+
+@router.get("/{event_id}")
+async def get_event(
+    event_id: Annotated[str, Path(max_length=64)], session: SessionDep, principal: AuthDep
+) -> EventOut:
+    event, deliveries = await events.get_event(session, principal=principal, event_id=event_id)
+    return EventOut(
+        id=event.id,
+        tenant_id=event.tenant_id,
+        type=event.type,
+        payload=event.payload,
+        caller_id=event.caller_id,
+        deliveries=[
+            DeliverySummary(
+                id=d.id,
+                endpoint_id=d.endpoint_id,
+                status=_status(d.status),
+                attempts=d.attempts,
+                next_attempt_at=d.next_attempt_at,
+            )
+            for d in deliveries
+        ],
+        created_at=event.created_at,
+    )
+
+
+def _status(value: str) -> DeliveryStatus:
+    statuses: dict[str, DeliveryStatus] = {
+        "pending": "pending",
+        "delivering": "delivering",
+        "succeeded": "succeeded",
+        "dead": "dead",
+        "held": "held",
+    }
+    return statuses[value]

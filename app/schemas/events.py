@@ -1,0 +1,45 @@
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.schemas.common import InputModel
+from app.schemas.event_types import EventTypeName
+
+CallerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class EventCreate(InputModel):
+    tenant_id: str | None = None
+    type: EventTypeName
+    payload: dict[str, Any]
+    id: CallerId | None = Field(
+        default=None, description="your own id for this event; repeats within 24 h are duplicates"
+    )
+
+
+class EventAccepted(BaseModel):
+    id: str
+    tenant_id: str
+    type: str
+    deliveries: int
+    duplicate: bool
+    created_at: datetime
+
+
+class DeliverySummary(BaseModel):
+    id: str
+    endpoint_id: str
+    status: Literal["pending", "delivering", "succeeded", "dead", "held"]
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+class EventOut(BaseModel):
+    id: str
+    tenant_id: str
+    type: str
+    payload: dict[str, Any]
+    caller_id: str | None
+    deliveries: list[DeliverySummary]
+    created_at: datetime

@@ -1,0 +1,274 @@
+"""``POST /v1/events``: accept an event and fan it out, durably, in one transaction.
+
+The event row and every delivery row commit together, and the caller gets its 202 only
+after that commit; waking the workers comes after, and losing that wake-up only delays.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.catalog import EventTypeCatalog
+from app.errors import HeraldError, Invalid, NotFound
+from app.filters import Filter, compile_filter
+from app.ids import new_id
+from app.payload_schemas import payload_problem
+from app.schemas.events import EventCreate
+from app.subscriptions import candidate_patterns
+
+log = logging.getLogger("herald.ingest")
+
+WAKE_TIMEOUT_S = 1.0
+
+SUBSCRIBED_ENDPOINTS = text(
+    """
+    SELECT id, filter::text AS filter
+    FROM endpoints
+    WHERE tenant_id = :tenant_id AND enabled AND subscriptions && CAST(:patterns AS text[])
+    """
+)
+
+# ON CONFLICT without a target covers both idempotency indexes (key and caller id); under
+# concurrent duplicates the losers wait for the winner's commit and then insert nothing.
+INSERT_EVENT = text(
+    """
+    INSERT INTO events (id, tenant_id, type, payload, caller_id, idempotency_key, delivery_count)
+    VALUES (:id, :tenant_id, :type, CAST(:payload AS jsonb), :caller_id, :idempotency_key, :count)
+    ON CONFLICT DO NOTHING
+    RETURNING created_at
+    """
+)
+
+FIND_DUPLICATE = text(
+    """
+    SELECT id, type, delivery_count, created_at
+    FROM events
+    WHERE tenant_id = :tenant_id
+      AND ((:idempotency_key IS NOT NULL AND idempotency_key = :idempotency_key)
+        OR (:caller_id IS NOT NULL AND caller_id = :caller_id))
+    ORDER BY created_at DESC
+    LIMIT 1
+    """
+)
+
+# An expired key is forgotten so the same key can name a new event.
+FORGET_KEYS = text(
+    """
+    UPDATE events
+    SET idempotency_key = CASE WHEN idempotency_key = :idempotency_key
+                               THEN NULL ELSE idempotency_key END,
+        caller_id = CASE WHEN caller_id = :caller_id THEN NULL ELSE caller_id END
+    WHERE id = :id
+    """
+)
+
+INSERT_DELIVERIES = text(
+    """
+    INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type)
+    SELECT delivery_id, :tenant_id, :event_id, endpoint_id, :event_type
+    FROM unnest(CAST(:delivery_ids AS text[]), CAST(:endpoint_ids AS text[]))
+        AS d(delivery_id, endpoint_id)
+    """
+)
+
+
+class PayloadTooLarge(HeraldError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the payload is {size} bytes; the limit is {limit}",
+            413,
+            "Content too large",
+            "content-too-large",
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: str
+    tenant_id: str
+    type: str
+    deliveries: int
+    duplicate: bool
+    created_at: datetime
+
+
+@lru_cache(maxsize=4096)
+def _compiled(filter_json: str) -> Filter:
+    return compile_filter(json.loads(filter_json))
+
+
+async def _check_type(
+    session: AsyncSession,
+    *,
+    catalog: EventTypeCatalog,
+    event_type: str,
+    payload: dict[str, Any],
+    strict: bool,
+) -> None:
+    known = await catalog.lookup(session, event_type)
+    if known is None:
+        if strict:
+            raise Invalid("/type", f"event type {event_type!r} is not registered")
+        return
+    if known.archived:
+        raise Invalid("/type", f"event type {event_type!r} is archived")
+    if known.validator is not None and (problem := payload_problem(known.validator, payload)):
+        raise problem
+
+
+async def matching_endpoints(
+    session: AsyncSession, *, tenant_id: str, event_type: str, payload: dict[str, Any]
+) -> list[str]:
+    rows = await session.execute(
+        SUBSCRIBED_ENDPOINTS,
+        {"tenant_id": tenant_id, "patterns": candidate_patterns(event_type)},
+    )
+    return [
+        endpoint_id
+        for endpoint_id, filter_json in rows.tuples()
+        if filter_json is None or _compiled(filter_json).matches(payload)
+    ]
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    event_type: str,
+    payload_json: str,
+    endpoint_ids: list[str],
+    caller_id: str | None = None,
+    idempotency_key: str | None = None,
+    idempotency_window: timedelta,
+) -> Accepted:
+    """Insert the event and its deliveries and commit; or answer the earlier duplicate."""
+    keys = {"idempotency_key": idempotency_key, "caller_id": caller_id, "tenant_id": tenant_id}
+    event_id = new_id("evt")
+    for _ in range(2):
+        try:
+            created_at = await session.scalar(
+                INSERT_EVENT,
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "payload": payload_json,
+                    "count": len(endpoint_ids),
+                    **keys,
+                },
+            )
+        except IntegrityError as error:
+            await session.rollback()
+            raise NotFound(f"tenant {tenant_id} not found") from error
+        if created_at is not None:
+            break
+        earlier = (await session.execute(FIND_DUPLICATE, keys)).one_or_none()
+        if earlier is None:
+            continue  # the conflicting event was deleted meanwhile: insert again
+        if earlier.created_at > datetime.now(earlier.created_at.tzinfo) - idempotency_window:
+            await session.rollback()
+            return Accepted(
+                earlier.id,
+                tenant_id,
+                earlier.type,
+                earlier.delivery_count,
+                True,
+                earlier.created_at,
+            )
+        await session.execute(FORGET_KEYS, {**keys, "id": earlier.id})
+    else:
+        raise HeraldError("the event could not be recorded; retry", 409, "Conflict", "conflict")
+    if endpoint_ids:
+        await session.execute(
+            INSERT_DELIVERIES,
+            {
+                "tenant_id": tenant_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "delivery_ids": [new_id("dlv") for _ in endpoint_ids],
+                "endpoint_ids": endpoint_ids,
+            },
+        )
+    await session.commit()
+    return Accepted(event_id, tenant_id, event_type, len(endpoint_ids), False, created_at)
+
+
+async def ingest_event(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    body: EventCreate,
+    idempotency_key: str | None,
+    catalog: EventTypeCatalog,
+    max_payload_bytes: int,
+    strict_event_types: bool,
+    idempotency_window: timedelta,
+    wake_workers: Callable[[], Awaitable[None]],
+) -> Accepted:
+    tenant_id = principal.tenant_for(body.tenant_id)
+    if tenant_id is None:
+        raise Invalid("/tenant_id", "is required with an operator key")
+    payload_json = json.dumps(body.payload, separators=(",", ":"), ensure_ascii=False)
+    if len(payload_json.encode()) > max_payload_bytes:
+        raise PayloadTooLarge(len(payload_json.encode()), max_payload_bytes)
+    if "\\u0000" in payload_json and (pointer := _nul_pointer(body.payload)) is not None:
+        raise Invalid(pointer, "must not contain NUL characters (\\u0000)")
+    await _check_type(
+        session,
+        catalog=catalog,
+        event_type=body.type,
+        payload=body.payload,
+        strict=strict_event_types,
+    )
+    endpoint_ids = await matching_endpoints(
+        session, tenant_id=tenant_id, event_type=body.type, payload=body.payload
+    )
+    accepted = await record_event(
+        session,
+        tenant_id=tenant_id,
+        event_type=body.type,
+        payload_json=payload_json,
+        endpoint_ids=endpoint_ids,
+        caller_id=body.id,
+        idempotency_key=idempotency_key,
+        idempotency_window=idempotency_window,
+    )
+    if accepted.deliveries and not accepted.duplicate:
+        await _wake_quietly(wake_workers)
+    return accepted
+
+
+async def _wake_quietly(wake_workers: Callable[[], Awaitable[None]]) -> None:
+    # The event is committed: a failed or slow wake-up must not turn the 202 into an error.
+    try:
+        async with asyncio.timeout(WAKE_TIMEOUT_S):
+            await wake_workers()
+    except Exception as error:
+        log.warning("could not wake workers (they will find the work by polling): %s", error)
+
+
+def _nul_pointer(value: object, pointer: str = "/payload") -> str | None:
+    """Where the payload holds a NUL character, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return pointer if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            escaped = key.replace("~", "~0").replace("/", "~1")
+            if "\x00" in key:
+                return f"{pointer}/{escaped}"
+            if (found := _nul_pointer(item, f"{pointer}/{escaped}")) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_pointer(item, f"{pointer}/{index}")) is not None:
+                return found
+    return None

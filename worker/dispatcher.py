@@ -1,0 +1,268 @@
+"""The delivery loop: claim due deliveries in batches, send them concurrently, record in batches.
+
+One loop per worker process. It claims only as many rows as it has free request slots, so a
+slow receiver occupies slots, never the loop; finished attempts are written by a separate
+flusher that takes everything finished since its last write in one transaction.
+PostgreSQL stays the record: the loop wakes on arq wake-ups, and on its own when the next
+retry falls due or after an idle poll, so a lost wake-up only delays work.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+
+from app.headers import redact
+from app.ids import new_id
+from app.settings import Settings
+from app.signing_secrets import SecretBox
+from worker import sql
+from worker.retry import Decision, decide
+from worker.sender import AttemptResult, send
+from worker.signing import envelope, request_headers
+
+log = logging.getLogger("herald.worker")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    lease: str
+    row: asyncpg.Record
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    claimed: Claimed
+    sent_headers: dict[str, str]
+    result: AttemptResult
+    decision: Decision
+    at: datetime
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        http: aiohttp.ClientSession,
+        secret_box: SecretBox,
+        worker_id: str,
+        recruit_peer: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._http = http
+        self._secret_box = secret_box
+        self._worker_id = worker_id
+        self._recruit_peer = recruit_peer
+        self._leases = (f"{worker_id}:{n}" for n in itertools.count())
+        self._in_flight: dict[asyncio.Task[None], Claimed] = {}
+        self._finished: list[Finished] = []
+        self._woken = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._finished_ready = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_forever(), name="herald-flusher")
+        try:
+            await self._claim_forever()
+        finally:
+            await self._drain()
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._flush()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._woken.set()
+        self._slot_freed.set()
+
+    async def _claim_forever(self) -> None:
+        batch = self._settings.worker_claim_batch
+        while not self._stopping:
+            free = self._settings.worker_concurrency - len(self._in_flight)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            self._woken.clear()
+            try:
+                claimed = await self._claim(min(free, batch))
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("claiming failed, retrying: %s", error)
+                await self._sleep(self._settings.worker_idle_poll.total_seconds())
+                continue
+            for item in claimed:
+                task = asyncio.create_task(self._deliver(item))
+                self._in_flight[task] = item
+                task.add_done_callback(self._on_done)
+            if len(claimed) == batch:
+                await self._recruit()
+            elif not claimed:
+                await self._sleep(await self._seconds_until_due())
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        lease = next(self._leases)
+        async with self._pool.acquire() as connection:
+            rows = await connection.fetch(sql.CLAIM_DUE, limit, lease, self._settings.worker_lease)
+            if not rows:
+                return []
+            endpoint_ids = list({row["endpoint_id"] for row in rows})
+            sealed = await connection.fetch(sql.ACTIVE_SECRETS, endpoint_ids)
+        secrets: dict[str, list[str]] = {}
+        for secret in sealed:
+            secrets.setdefault(secret["endpoint_id"], []).append(
+                self._secret_box.open(secret["sealed_secret"])
+            )
+        return [Claimed(lease, row, tuple(secrets.get(row["endpoint_id"], ()))) for row in rows]
+
+    async def _seconds_until_due(self) -> float:
+        idle = self._settings.worker_idle_poll.total_seconds()
+        try:
+            async with self._pool.acquire() as connection:
+                due_at: datetime | None = await connection.fetchval(sql.NEXT_DUE_AT)
+        except (OSError, asyncpg.PostgresError):
+            return idle
+        if due_at is None:
+            return idle
+        # Rows due now but skipped (locked by a peer's claim) get a short, not a busy, wait.
+        return min(max((due_at - datetime.now(UTC)).total_seconds(), 0.02), idle)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), timeout=seconds)
+
+    async def _recruit(self) -> None:
+        """A full batch means a backlog: wake another worker to share it."""
+        try:
+            await self._recruit_peer()
+        except Exception as error:  # a lost wake-up only delays; never stop claiming for it
+            log.debug("could not wake a peer: %s", error)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        row = claimed.row
+        body = envelope(
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            created_at=row["event_created_at"],
+            payload_json=row["payload"],
+        )
+        headers = request_headers(
+            custom=json.loads(row["headers"]),
+            secrets=claimed.secrets,
+            message_id=row["event_id"],
+            timestamp=int(time.time()),
+            body=body,
+        )
+        result = await send(self._http, url=row["url"], headers=headers, body=body)
+        now = datetime.now(UTC)
+        decision = decide(
+            result.outcome,
+            attempts_made=row["chain_attempts"] + 1,
+            schedule=self._settings.retry_schedule,
+            now=now,
+        )
+        self._finished.append(Finished(claimed, headers, result, decision, now))
+        self._finished_ready.set()
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._finished_ready.wait()
+            self._finished_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._finished:
+            return
+        batch, self._finished = self._finished, []
+        while True:
+            try:
+                await self._record(batch)
+                return
+            except (OSError, asyncpg.PostgresError) as error:
+                # The requests went out; keep their results until PostgreSQL takes them.
+                log.warning("recording %d attempts failed, retrying: %s", len(batch), error)
+                await asyncio.sleep(0.5)
+
+    async def _record(self, batch: list[Finished]) -> None:
+        attempts = _attempt_columns(batch)
+        gone = sorted({f.claimed.row["endpoint_id"] for f in batch if f.decision.disable_endpoint})
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                sql.RECORD_ATTEMPTS, *attempts[:14], self._worker_id, attempts[14]
+            )
+            await connection.execute(
+                sql.FINISH_DELIVERIES,
+                [f.claimed.row["id"] for f in batch],
+                [f.claimed.lease for f in batch],
+                [f.decision.status for f in batch],
+                [f.decision.next_attempt_at for f in batch],
+                [f.decision.dead_reason for f in batch],
+            )
+            if gone:
+                await connection.execute(sql.DISABLE_ENDPOINTS, gone, "gone")
+
+    async def _drain(self) -> None:
+        """Let in-flight requests finish within the grace period; hand back the rest."""
+        if not self._in_flight:
+            return
+        grace = self._settings.worker_shutdown_grace.total_seconds()
+        _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+        unfinished = [self._in_flight[task] for task in pending if task in self._in_flight]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if unfinished:
+            async with self._pool.acquire() as connection:
+                await connection.execute(
+                    sql.RELEASE_LEASES,
+                    [c.row["id"] for c in unfinished],
+                    list({c.lease for c in unfinished}),
+                )
+
+
+def _attempt_columns(batch: list[Finished]) -> list[list[object]]:
+    """Column arrays for RECORD_ATTEMPTS ($1..$14, then $16 created_at; $15 is the worker)."""
+    columns: list[list[object]] = [[] for _ in range(15)]
+    for item in batch:
+        row, result = item.claimed.row, item.result
+        values: tuple[object, ...] = (
+            new_id("att"),
+            row["tenant_id"],
+            row["id"],
+            row["endpoint_id"],
+            row["attempts"] + 1,
+            row["trigger"],
+            row["url"],
+            json.dumps(redact(item.sent_headers)),
+            result.outcome.status,
+            json.dumps(result.response_headers) if result.response_headers is not None else None,
+            result.response_body,
+            result.duration_ms,
+            result.outcome.error_class,
+            result.error_detail,
+            item.at,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
