@@ -41,6 +41,11 @@ class EventTypeCatalog:
         return known
 
 
+    def forget(self, name: str) -> None:
+        """A change made through this process applies at once; other processes wait for ttl."""
+        self._entries.pop(name, None)
+
+
 def _known(archived: bool, schema: dict[str, Any] | None) -> KnownType:
     if schema is None:
         return KnownType(archived, None)

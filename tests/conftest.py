@@ -40,15 +40,25 @@ async def database_url(services: ResolvedServices) -> AsyncIterator[str]:
     await drop_database(url)
 
 
+def _redis_index() -> str:
+    """Each xdist worker gets its own Redis database, so flushing one disturbs no other."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return str(int(worker.removeprefix("gw")) + 2) if worker.startswith("gw") else "1"
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, services: ResolvedServices) -> Settings:
     return Settings(
         _env_file=None,
         database_url=database_url,
-        redis_url=services.redis_url,
+        redis_url=services.redis_url.rsplit("/", 1)[0] + "/" + _redis_index(),
         operator_key=OPERATOR_KEY,
-        queue_name=f"herald:test:{RUN_ID}:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+        queue_name=f"herald:test:{RUN_ID}",
         allow_cidrs=("127.0.0.1/32",),
-        retry_schedule="1s,2s,3s",
+        retry_schedule="0.5s,1s,1.5s,2s",
+        request_timeout="2s",
+        worker_lease="4s",
+        worker_idle_poll="0.2s",
+        worker_shutdown_grace="2s",
         db_pool_size=5,
     )

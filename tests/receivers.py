@@ -207,7 +207,7 @@ class Receiver:
         count: int,
         *,
         path: str | None = None,
-        timeout: float = 10.0,  # noqa: ASYNC109 -- the documented interface; applied below
+        timeout: float = 10.0,
     ) -> list[ReceivedRequest]:
         """Wait until `count` requests (to `path`, or to any path) have arrived; return the first
         `count` of them. Raises TimeoutError saying how many did arrive."""

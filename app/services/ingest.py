@@ -135,7 +135,7 @@ async def matching_endpoints(
     )
     return [
         endpoint_id
-        for endpoint_id, filter_json in rows.tuples()
+        for endpoint_id, filter_json in rows
         if filter_json is None or _compiled(filter_json).matches(payload)
     ]
 

@@ -1,18 +1,22 @@
 """Herald as its users run it: `herald api` / `herald worker` processes on free ports."""
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from app.durations import format_duration
 from app.settings import Settings
 from tests.integration.conftest import free_port
+from tests.receivers import Receiver
+from tests.support import OPERATOR_KEY
 
 
 def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -27,6 +31,11 @@ def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
             "HERALD_QUEUE_NAME": settings.queue_name,
             "HERALD_ALLOW_CIDRS": ",".join(settings.allow_cidrs),
             "HERALD_LOG_LEVEL": "WARNING",
+            "HERALD_RETRY_SCHEDULE": ",".join(map(format_duration, settings.retry_schedule)),
+            "HERALD_REQUEST_TIMEOUT": format_duration(settings.request_timeout),
+            "HERALD_WORKER_LEASE": format_duration(settings.worker_lease),
+            "HERALD_WORKER_IDLE_POLL": format_duration(settings.worker_idle_poll),
+            "HERALD_WORKER_SHUTDOWN_GRACE": format_duration(settings.worker_shutdown_grace),
         }
     )
     environment.update(overrides)
@@ -76,3 +85,78 @@ def api_process(settings: Settings) -> Iterator[RunningApi]:
         yield RunningApi(url, process)
     finally:
         stop(process)
+
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Iterator[WorkerFactory]:
+    """Starts `herald worker` processes; every one still running is stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**overrides: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=herald_environment(settings, **overrides),
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop(process)
+
+
+@pytest.fixture
+async def api(api_process: RunningApi) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    async with httpx.AsyncClient(base_url=api_process.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as running:
+        yield running
+
+
+async def wait_for_deliveries(
+    api: httpx.AsyncClient,
+    event_ids: list[str],
+    *,
+    statuses: frozenset[str] = frozenset({"succeeded"}),
+    timeout: float = 30,
+) -> list[dict[str, Any]]:
+    """Poll the API until every delivery of these events is in one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries = []
+        for event_id in event_ids:
+            event = (await api.get(f"/v1/events/{event_id}")).json()
+            deliveries += event["deliveries"]
+        if deliveries and all(delivery["status"] in statuses for delivery in deliveries):
+            return deliveries
+        if time.monotonic() > deadline:
+            summary = sorted({delivery["status"] for delivery in deliveries})
+            raise TimeoutError(f"deliveries still {summary} after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+async def make_endpoint(api: httpx.AsyncClient, url: str, **fields: Any) -> dict[str, Any]:
+    tenant = await api.post("/v1/tenants", json={"name": "e2e"})
+    body = {"tenant_id": tenant.json()["id"], "url": url, **fields}
+    created = await api.post("/v1/endpoints", json=body)
+    assert created.status_code == 201, created.text
+    endpoint: dict[str, Any] = created.json()
+    return endpoint
+
+
+async def post_event(
+    api: httpx.AsyncClient, tenant_id: str, payload: dict[str, Any], event_type: str = "order.paid"
+) -> str:
+    response = await api.post(
+        "/v1/events", json={"tenant_id": tenant_id, "type": event_type, "payload": payload}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
