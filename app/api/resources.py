@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.catalog import EventTypeCatalog
@@ -28,8 +28,12 @@ class Resources:
 @asynccontextmanager
 async def open_resources(settings: Settings, *, operator_key: str) -> AsyncIterator[Resources]:
     engine = create_engine(settings)
-    redis = await create_pool(
-        RedisSettings.from_dsn(settings.effective_redis_url),
+    # No connection is made here: the API must start, and accept events, while Redis is down
+    # (PostgreSQL is the record; workers find the work by polling). /readyz reports it.
+    redis = ArqRedis(
+        connection_pool=ConnectionPool.from_url(
+            settings.effective_redis_url, socket_connect_timeout=1, socket_timeout=1
+        ),
         default_queue_name=settings.queue_name,
     )
     try:

@@ -6,17 +6,25 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+import asyncpg
 import httpx
 import pytest
+from aiohttp.abc import AbstractResolver
 
+from app.db import asyncpg_dsn
 from app.durations import format_duration
 from app.settings import Settings
+from app.signing_secrets import SecretBox
 from tests.integration.conftest import free_port
 from tests.receivers import Receiver
 from tests.support import OPERATOR_KEY
+from worker.dispatcher import Dispatcher
+from worker.ssrf import AddressPolicy, guarded_connector
 
 
 def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
@@ -42,13 +50,15 @@ def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
     return environment
 
 
-def wait_until_ready(url: str, process: "subprocess.Popen[Any]", *, timeout: float = 30) -> None:
+def wait_until_ready(
+    url: str, process: "subprocess.Popen[Any]", *, timeout: float = 30, probe: str = "/readyz"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before it was ready")
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -160,3 +170,40 @@ async def post_event(
     )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+@asynccontextmanager
+async def in_process_worker(
+    settings: Settings, *, resolver: AbstractResolver | None = None
+) -> AsyncIterator[Dispatcher]:
+    """The delivery loop in this process, for tests that must shape its network (a resolver)."""
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.effective_database_url), min_size=1, max_size=2
+    )
+    connector_options = {"resolver": resolver} if resolver is not None else {}
+    http = aiohttp.ClientSession(
+        connector=guarded_connector(
+            AddressPolicy.from_cidrs(settings.allow_cidrs), **connector_options
+        ),
+        timeout=aiohttp.ClientTimeout(total=settings.request_timeout.total_seconds()),
+    )
+
+    async def no_peers() -> None:
+        return None
+
+    dispatcher = Dispatcher(
+        settings=settings,
+        pool=pool,
+        http=http,
+        secret_box=SecretBox(settings.secret_key.get_secret_value()),
+        worker_id="test-worker",
+        recruit_peer=no_peers,
+    )
+    loop = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await loop
+        await http.close()
+        await pool.close()

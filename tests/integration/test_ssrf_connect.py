@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import ResolveResult
 
+from tests.resolvers import StaticResolver
 from worker.ssrf import AddressPolicy, BlockedDestination, guarded_connector, is_blocked_error
 
 TEST_POLICY = AddressPolicy.from_cidrs(["127.0.0.1/32"])
@@ -106,38 +107,6 @@ async def ipv6_loopback() -> AsyncIterator[Listener]:
         pytest.skip(f"IPv6 loopback unavailable: {exc}")
     async with _listen("::1") as listener:
         yield listener
-
-
-class StaticResolver(AbstractResolver):
-    """Stands in for DNS: each lookup of a name returns its next answer set (the last
-    one repeats), which is exactly what the guard sees from a real resolver."""
-
-    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
-        self._answers = answers
-        self.calls: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        asked = self.calls.count(host)
-        self.calls.append(host)
-        if host not in self._answers:
-            raise OSError(f"{host} is not in the test table")
-        sets = self._answers[host]
-        return [
-            ResolveResult(
-                hostname=host,
-                host=answer,
-                port=port,
-                family=socket.AF_INET6 if ":" in answer else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-            for answer in sets[min(asked, len(sets) - 1)]
-        ]
-
-    async def close(self) -> None:
-        pass
 
 
 def _rebind_resolver() -> StaticResolver:
