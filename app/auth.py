@@ -76,6 +76,6 @@ async def authenticate(
     key_id = _key_id_of(token)
     stored = await session.get(ApiKey, key_id) if key_id else None
     if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(token)):
-        raise Unauthorized("the API key is not valid")
+        raise Unauthorized("the API key is not valid", invalid_token=True)
     scope: Scope = "operator" if stored.scope == "operator" else "tenant"
     return Principal(scope, stored.tenant_id, stored.id)

@@ -40,7 +40,6 @@ class EventTypeCatalog:
         self._entries[name] = (now + self._ttl, known)
         return known
 
-
     def forget(self, name: str) -> None:
         """A change made through this process applies at once; other processes wait for ttl."""
         self._entries.pop(name, None)

@@ -56,6 +56,17 @@ def api(
 
     settings = Settings()
     _logging(settings)
+    if settings.operator_key is None:
+        # Chosen here, once: each uvicorn worker would otherwise invent a key of its own,
+        # and a request would be accepted or not depending on the worker it reached.
+        operator_key = _dev_operator_key(settings)
+        os.environ["HERALD_OPERATOR_KEY"] = operator_key
+        logging.getLogger("herald.api").warning(
+            "HERALD_OPERATOR_KEY is not set; every worker accepts the development key %s "
+            "(kept in %s)",
+            operator_key,
+            STATE_DIR / "operator_key",
+        )
     uvicorn.run(
         "app.api.main:app_from_environment",
         factory=True,
@@ -83,6 +94,7 @@ def create_key(
     name: Annotated[str | None, typer.Option(help="a label for the key")] = None,
 ) -> None:
     """Create an API key directly in the database and print it (shown once)."""
+    from app.auth import Principal
     from app.db import create_engine, create_session_factory
     from app.errors import HeraldError
     from app.services.api_keys import create_api_key
@@ -93,7 +105,11 @@ def create_key(
         engine = create_engine(settings)
         try:
             async with create_session_factory(engine)() as session:
-                _, token = await create_api_key(session, tenant_id=tenant, name=name)
+                # Whoever can run this command can read the database: an operator.
+                operator = Principal("operator", None, None)
+                _, token = await create_api_key(
+                    session, principal=operator, tenant_id=tenant, name=name
+                )
                 return token
         finally:
             await engine.dispose()

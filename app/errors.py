@@ -23,6 +23,7 @@ class HeraldError(Exception):
     title: str = "Bad request"
     slug: str = "bad-request"
     errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.detail
@@ -44,8 +45,13 @@ class Forbidden(HeraldError):
 
 
 class Unauthorized(HeraldError):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, 401, "Unauthorized", "unauthorized")
+    """No usable credentials; the challenge tells clients how to authenticate (RFC 6750)."""
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+        super().__init__(
+            detail, 401, "Unauthorized", "unauthorized", headers={"WWW-Authenticate": challenge}
+        )
 
 
 class Invalid(HeraldError):

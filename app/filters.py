@@ -66,6 +66,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias, TypeGuard, TypeVar
 
+from app import pointers
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_IN_VALUES",
@@ -171,7 +173,7 @@ class _Compiler:
         for key, value in document.items():
             if not isinstance(key, str):
                 raise FilterError(pointer, "filter keys must be strings")
-            key_pointer = _child_pointer(pointer, key)
+            key_pointer = pointers.child(pointer, key)
             if key.startswith("$"):
                 tests.append(self._logical_filter(key, value, key_pointer, depth))
             else:
@@ -190,7 +192,7 @@ class _Compiler:
         if name in ("$and", "$or"):
             items = self._operand_list(name, argument, pointer, "filters")
             tests = [
-                self.filter(item, _child_pointer(pointer, str(index)), depth + 1)
+                self.filter(item, pointers.child(pointer, str(index)), depth + 1)
                 for index, item in enumerate(items)
             ]
             return _all_of(tests) if name == "$and" else _any_of(tests)
@@ -205,7 +207,7 @@ class _Compiler:
             return _membership([self._literal(value, pointer, depth)])
         self._enter(pointer, depth)
         tests = [
-            self._field_operator(name, argument, _child_pointer(pointer, name), depth)
+            self._field_operator(name, argument, pointers.child(pointer, name), depth)
             for name, argument in value.items()
         ]
         return _all_of(tests)
@@ -243,7 +245,7 @@ class _Compiler:
         if name in ("$and", "$or"):
             items = self._operand_list(name, argument, pointer, "conditions")
             tests = [
-                self.condition(item, _child_pointer(pointer, str(index)), depth + 1)
+                self.condition(item, pointers.child(pointer, str(index)), depth + 1)
                 for index, item in enumerate(items)
             ]
             return _all_of(tests) if name == "$and" else _any_of(tests)
@@ -284,7 +286,7 @@ class _Compiler:
                 raise FilterError(item_pointer, f"expected a JSON value, got {type(item).__name__}")
             # Reversed so that errors are reported in document order.
             pending.extend(
-                (child, _child_pointer(item_pointer, key), item_depth + 1)
+                (child, pointers.child(item_pointer, key), item_depth + 1)
                 for key, child in reversed(list(children))
             )
         # The depth limit keeps deepcopy's recursion shallow.
@@ -341,10 +343,6 @@ def _compile_regex(pattern: str, pointer: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except (re.error, OverflowError, RecursionError) as error:
         raise FilterError(pointer, f"invalid regular expression: {error}") from None
-
-
-def _child_pointer(pointer: str, key: str) -> str:
-    return f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
 
 
 # --- matching ------------------------------------------------------------------------

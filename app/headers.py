@@ -3,6 +3,7 @@
 import re
 from collections.abc import Mapping
 
+from app import pointers
 from app.errors import Invalid
 
 MAX_HEADERS = 32
@@ -47,7 +48,7 @@ def validate_custom_headers(headers: Mapping[str, str], *, pointer: str = "/head
         raise Invalid(pointer, f"at most {MAX_HEADERS} headers are allowed")
     seen: set[str] = set()
     for name, value in headers.items():
-        where = f"{pointer}/{name.replace('~', '~0').replace('/', '~1')}"
+        where = pointers.child(pointer, name)
         if not name or len(name) > MAX_HEADER_NAME_LENGTH or not _TOKEN.fullmatch(name):
             raise Invalid(where, "is not a valid header name")
         if is_reserved(name):
@@ -67,10 +68,24 @@ def redact(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: REDACTED if is_sensitive(name) else value for name, value in headers.items()}
 
 
-def merge_redacted(new: Mapping[str, str], stored: Mapping[str, str]) -> dict[str, str]:
-    """Keep the stored value where a client sent back the redaction marker it was shown."""
+def merge_redacted(
+    new: Mapping[str, str], stored: Mapping[str, str], *, pointer: str = "/headers"
+) -> dict[str, str]:
+    """Keep the stored value where a client sent back the redaction marker it was shown.
+
+    A marker for a header that has no stored value would store the marker itself as the
+    value, and every delivery would then send it: that is an error at the header's pointer.
+    """
     stored_by_name = {name.lower(): value for name, value in stored.items()}
-    return {
-        name: stored_by_name.get(name.lower(), value) if value == REDACTED else value
-        for name, value in new.items()
-    }
+    merged = {}
+    for name, value in new.items():
+        if value == REDACTED:
+            if name.lower() not in stored_by_name:
+                raise Invalid(
+                    pointers.child(pointer, name),
+                    f"is the redaction marker {REDACTED} but this endpoint has no stored "
+                    "value for the header to keep; send the real value",
+                )
+            value = stored_by_name[name.lower()]
+        merged[name] = value
+    return merged

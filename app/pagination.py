@@ -36,8 +36,12 @@ def encode_cursor(sort_key: str) -> str:
     return base64.urlsafe_b64encode(sort_key.encode()).decode().rstrip("=")
 
 
+def _not_a_cursor() -> Invalid:
+    return Invalid("/cursor", "is not a cursor returned by this list", location="query")
+
+
 def decode_cursor(cursor: str) -> str:
-    problem = Invalid("/cursor", "is not a cursor returned by this list", location="query")
+    problem = _not_a_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         # validate=True: the lenient decoder silently drops foreign characters ("!!!!" -> "").
@@ -61,6 +65,9 @@ async def fetch_page(
 ) -> Page[Row]:
     if cursor is not None:
         after = decode_cursor(cursor)
+        # No sort key holds NUL, and PostgreSQL cannot even compare text with one.
+        if "\x00" in after:
+            raise _not_a_cursor()
         statement = statement.where(sort_column < after if newest_first else sort_column > after)
     order = sort_column.desc() if newest_first else sort_column.asc()
     rows = list((await session.scalars(statement.order_by(order).limit(limit + 1))).all())

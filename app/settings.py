@@ -120,5 +120,10 @@ class Settings(BaseSettings):
         return self.redis_url or DEFAULT_REDIS_URL
 
     @property
+    def https_only(self) -> bool:
+        """Production sends webhooks only over https."""
+        return self.env == "production"
+
+    @property
     def max_attempts(self) -> int:
         return len(self.retry_schedule) + 1

@@ -2,7 +2,9 @@
 
 A secret is ``whsec_`` followed by the base64 of 24 to 64 random bytes, as Standard Webhooks
 libraries expect. At rest it is sealed with AES-256-GCM under a key derived from
-``HERALD_SECRET_KEY``, so a database dump alone does not reveal any secret.
+``HERALD_SECRET_KEY``, so a database dump alone does not reveal any secret. The endpoint id is
+the associated data of the seal: a sealed secret copied into another endpoint's row does not
+open, so write access to the database cannot make one endpoint sign with another's secret.
 """
 
 import base64
@@ -18,7 +20,10 @@ SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24
 MAX_SECRET_BYTES = 64
 _GENERATED_SECRET_BYTES = 32
-_SEAL_VERSION = b"\x01"
+# Version 1 seals (no associated data) predate the binding; they still open, so secrets
+# stored by earlier releases keep working, and every new seal is version 2.
+_UNBOUND_SEAL = b"\x01"
+_BOUND_SEAL = b"\x02"
 _NONCE_BYTES = 12
 
 
@@ -53,15 +58,22 @@ class SecretBox:
         ).derive(secret_key.encode())
         self._aead = AESGCM(derived)
 
-    def seal(self, plaintext: str) -> bytes:
+    def seal(self, plaintext: str, *, associated: str) -> bytes:
+        """Encrypt ``plaintext`` bound to ``associated`` (the id of the endpoint it signs for)."""
         nonce = os.urandom(_NONCE_BYTES)
-        return _SEAL_VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), None)
+        ciphertext = self._aead.encrypt(nonce, plaintext.encode(), associated.encode())
+        return _BOUND_SEAL + nonce + ciphertext
 
-    def open(self, sealed: bytes) -> str:
-        if sealed[:1] != _SEAL_VERSION:
+    def open(self, sealed: bytes, *, associated: str) -> str:
+        version = sealed[:1]
+        if version not in (_BOUND_SEAL, _UNBOUND_SEAL):
             raise ValueError("unknown secret seal version")
         nonce = sealed[1 : 1 + _NONCE_BYTES]
+        data = associated.encode() if version == _BOUND_SEAL else None
         try:
-            return self._aead.decrypt(nonce, sealed[1 + _NONCE_BYTES :], None).decode()
+            return self._aead.decrypt(nonce, sealed[1 + _NONCE_BYTES :], data).decode()
         except InvalidTag as error:
-            raise ValueError("secret cannot be opened: was HERALD_SECRET_KEY changed?") from error
+            raise ValueError(
+                "secret cannot be opened: was HERALD_SECRET_KEY changed, or was the sealed "
+                f"secret moved from another endpoint than {associated}?"
+            ) from error

@@ -10,15 +10,16 @@ retry falls due or after an idle poll, so a lost wake-up only delays work.
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
+import orjson
 
 from app.headers import redact
 from app.ids import new_id
@@ -31,12 +32,22 @@ from worker.signing import envelope, request_headers
 
 log = logging.getLogger("herald.worker")
 
+RECRUIT_INTERVAL_S = 0.25
+
+
+def _log_recruit_failure(task: asyncio.Task[None]) -> None:
+    # A lost wake-up only delays a peer; it never stops this worker's own claiming.
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.debug("could not wake a peer: %s", error)
+
 
 @dataclass(frozen=True)
 class Claimed:
     lease: str
     row: asyncpg.Record
     secrets: tuple[str, ...]
+    body: bytes
+    custom_headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class Dispatcher:
         http: aiohttp.ClientSession,
         secret_box: SecretBox,
         worker_id: str,
-        recruit_peer: Callable[[], Awaitable[None]],
+        recruit_peer: Callable[[], Coroutine[Any, Any, None]],
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -72,6 +83,7 @@ class Dispatcher:
         self._slot_freed = asyncio.Event()
         self._finished_ready = asyncio.Event()
         self._stopping = False
+        self._recruited_at = 0.0
 
     def wake(self) -> None:
         self._woken.set()
@@ -93,9 +105,13 @@ class Dispatcher:
 
     async def _claim_forever(self) -> None:
         batch = self._settings.worker_claim_batch
+        concurrency = self._settings.worker_concurrency
+        # Under load, refill in sizeable batches: a claim per freed slot would cost a
+        # PostgreSQL round trip per delivery. When idle, free is large and claims go at once.
+        refill_at = max(1, min(batch, concurrency // 2))
         while not self._stopping:
-            free = self._settings.worker_concurrency - len(self._in_flight)
-            if free <= 0:
+            free = concurrency - len(self._in_flight)
+            if free < refill_at and self._in_flight:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
@@ -110,8 +126,8 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight[task] = item
                 task.add_done_callback(self._on_done)
-            if len(claimed) == batch:
-                await self._recruit()
+            if claimed and len(claimed) == min(free, batch):
+                self._recruit()
             elif not claimed:
                 await self._sleep(await self._seconds_until_due())
 
@@ -126,9 +142,28 @@ class Dispatcher:
         secrets: dict[str, list[str]] = {}
         for secret in sealed:
             secrets.setdefault(secret["endpoint_id"], []).append(
-                self._secret_box.open(secret["sealed_secret"])
+                self._secret_box.open(secret["sealed_secret"], associated=secret["endpoint_id"])
             )
-        return [Claimed(lease, row, tuple(secrets.get(row["endpoint_id"], ()))) for row in rows]
+        # A fan-out claims many deliveries of one event and many events of one endpoint:
+        # build each body and header set once per batch.
+        bodies: dict[str, bytes] = {}
+        headers: dict[str, dict[str, str]] = {}
+        claimed = []
+        for row in rows:
+            body = bodies.get(row["event_id"])
+            if body is None:
+                body = bodies[row["event_id"]] = envelope(
+                    event_id=row["event_id"],
+                    event_type=row["event_type"],
+                    created_at=row["event_created_at"],
+                    payload_json=row["payload"],
+                )
+            custom = headers.get(row["endpoint_id"])
+            if custom is None:
+                custom = headers[row["endpoint_id"]] = orjson.loads(row["headers"])
+            endpoint_secrets = tuple(secrets.get(row["endpoint_id"], ()))
+            claimed.append(Claimed(lease, row, endpoint_secrets, body, custom))
+        return claimed
 
     async def _seconds_until_due(self) -> float:
         idle = self._settings.worker_idle_poll.total_seconds()
@@ -146,29 +181,25 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._woken.wait(), timeout=seconds)
 
-    async def _recruit(self) -> None:
-        """A full batch means a backlog: wake another worker to share it."""
-        try:
-            await self._recruit_peer()
-        except Exception as error:  # a lost wake-up only delays; never stop claiming for it
-            log.debug("could not wake a peer: %s", error)
+    def _recruit(self) -> None:
+        """A full batch means a backlog: wake another worker to share it (at most 4/s)."""
+        now = time.monotonic()
+        if now - self._recruited_at < RECRUIT_INTERVAL_S:
+            return
+        self._recruited_at = now
+        task = asyncio.create_task(self._recruit_peer())
+        task.add_done_callback(_log_recruit_failure)
 
     async def _deliver(self, claimed: Claimed) -> None:
         row = claimed.row
-        body = envelope(
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            created_at=row["event_created_at"],
-            payload_json=row["payload"],
-        )
         headers = request_headers(
-            custom=json.loads(row["headers"]),
+            custom=claimed.custom_headers,
             secrets=claimed.secrets,
             message_id=row["event_id"],
             timestamp=int(time.time()),
-            body=body,
+            body=claimed.body,
         )
-        result = await send(self._http, url=row["url"], headers=headers, body=body)
+        result = await send(self._http, url=row["url"], headers=headers, body=claimed.body)
         now = datetime.now(UTC)
         decision = decide(
             result.outcome,
@@ -203,6 +234,11 @@ class Dispatcher:
                 # The requests went out; keep their results until PostgreSQL takes them.
                 log.warning("recording %d attempts failed, retrying: %s", len(batch), error)
                 await asyncio.sleep(0.5)
+            except Exception:
+                # A bug, not an outage: retrying cannot help. The deliveries stay leased and
+                # fall due again when the lease ends, so they are sent again, not lost.
+                log.exception("could not record %d attempts; they will be retried", len(batch))
+                return
 
     async def _record(self, batch: list[Finished]) -> None:
         attempts = _attempt_columns(batch)
@@ -254,9 +290,11 @@ def _attempt_columns(batch: list[Finished]) -> list[list[object]]:
             row["attempts"] + 1,
             row["trigger"],
             row["url"],
-            json.dumps(redact(item.sent_headers)),
+            orjson.dumps(redact(item.sent_headers)).decode(),
             result.outcome.status,
-            json.dumps(result.response_headers) if result.response_headers is not None else None,
+            orjson.dumps(result.response_headers).decode()
+            if result.response_headers is not None
+            else None,
             result.response_body,
             result.duration_ms,
             result.outcome.error_class,

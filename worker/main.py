@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import uvloop
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
@@ -102,4 +103,5 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     build_worker(settings).run()

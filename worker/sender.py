@@ -44,6 +44,8 @@ def _storable(text: str) -> str:
 
 
 async def _read_bounded(response: aiohttp.ClientResponse) -> str:
+    if response.content_length is not None and response.content_length <= RESPONSE_BODY_LIMIT:
+        return _storable((await response.read()).decode("utf-8", errors="replace"))
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(16 * 1024):
@@ -69,7 +71,7 @@ async def send(
             )
             return AttemptResult(
                 outcome=outcome,
-                response_headers={k: _storable(v) for k, v in response.headers.items()},
+                response_headers={str(k): _storable(v) for k, v in response.headers.items()},
                 response_body=text,
                 duration_ms=round((time.perf_counter() - started) * 1000),
             )

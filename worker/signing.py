@@ -3,9 +3,10 @@
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+
+import orjson
 
 from app import __version__
 from app.signing_secrets import secret_bytes
@@ -15,15 +16,14 @@ USER_AGENT = f"Herald/{__version__}"
 
 def envelope(*, event_id: str, event_type: str, created_at: datetime, payload_json: str) -> bytes:
     """The body, built around the payload's stored JSON text so it is never re-encoded."""
-    head = json.dumps(
+    head = orjson.dumps(
         {
             "id": event_id,
             "type": event_type,
             "timestamp": created_at.isoformat().replace("+00:00", "Z"),
-        },
-        separators=(",", ":"),
+        }
     )
-    return f'{head[:-1]},"data":{payload_json}}}'.encode()
+    return head[:-1] + b',"data":' + payload_json.encode() + b"}"
 
 
 def signature(*, secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:

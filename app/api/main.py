@@ -9,7 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __version__
-from app.api.problems import PROBLEM_RESPONSES, BodySizeLimit, Problem, install_problem_handlers
+from app.api.problems import (
+    PROBLEM_RESPONSES,
+    BodySizeLimit,
+    Problem,
+    UnexpectedErrors,
+    install_problem_handlers,
+)
 from app.api.resources import open_resources
 from app.api.routes import (
     api_keys,
@@ -20,6 +26,7 @@ from app.api.routes import (
     health,
     tenants,
 )
+from app.api.url_guard import NulInUrl
 from app.settings import Settings
 
 log = logging.getLogger("herald.api")
@@ -46,7 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    # Each add_middleware wraps the previous ones: UnexpectedErrors, added last, is outermost
+    # and so also answers for errors raised by the others.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes + _ENVELOPE_ALLOWANCE)
+    app.add_middleware(NulInUrl)
+    app.add_middleware(UnexpectedErrors)
     for module in (health, tenants, api_keys, event_types, endpoints, events, deliveries):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -4,11 +4,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, StringConstraints
 
 from app.models import ApiKey
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, StorableText
 
 
 class ApiKeyCreate(InputModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256), StorableText] | None = (
+        None
+    )
 
 
 class ApiKeyOut(BaseModel):

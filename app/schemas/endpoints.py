@@ -1,37 +1,38 @@
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, Strict, StrictBool, StringConstraints, model_validator
 
 from app.headers import MAX_HEADERS, redact
 from app.models import Endpoint
-from app.schemas.common import InputModel, Metadata
+from app.schemas.common import InputModel, Metadata, StorableText, TenantRef
 
 MAX_URL_LENGTH = 2048
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH)]
-Description = Annotated[str, StringConstraints(max_length=1024)]
-Pattern = Annotated[str, StringConstraints(min_length=1, max_length=130)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH), StorableText]
+Description = Annotated[str, StringConstraints(max_length=1024), StorableText]
+Pattern = Annotated[str, StringConstraints(min_length=1, max_length=130), StorableText]
 Subscriptions = Annotated[list[Pattern], Field(min_length=1, max_length=64)]
-HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Headers = Annotated[
-    dict[HeaderName, Annotated[str, StringConstraints(max_length=4096)]],
-    Field(max_length=MAX_HEADERS),
-]
-Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-RateLimit = Annotated[int, Field(ge=1, le=100_000, description="deliveries per second")]
+HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=128), StorableText]
+HeaderValue = Annotated[str, StringConstraints(max_length=4096), StorableText]
+Headers = Annotated[dict[HeaderName, HeaderValue], Field(max_length=MAX_HEADERS)]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), StorableText]
+# Strict: pydantic would otherwise read JSON true as 1 (and 1.0 as 1).
+RateLimit = Annotated[int, Strict(), Field(ge=1, le=100_000, description="deliveries per second")]
 
 
 class CircuitBreakerConfig(InputModel):
     """Per-endpoint overrides of the global circuit breaker settings; omitted = global."""
 
-    enabled: bool | None = None
-    consecutive_failures: Annotated[int, Field(ge=1, le=1000)] | None = None
-    failure_rate: Annotated[float, Field(gt=0, le=1)] | None = None
-    window_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
-    min_requests: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    cooldown_s: Annotated[int, Field(ge=1, le=86_400)] | None = None
-    max_cooldown_s: Annotated[int, Field(ge=1, le=604_800)] | None = None
+    enabled: StrictBool | None = None
+    consecutive_failures: Annotated[int, Strict(), Field(ge=1, le=1000)] | None = None
+    # Strict still takes an integer (1), but no longer a boolean.
+    failure_rate: Annotated[float, Strict(), Field(gt=0, le=1)] | None = None
+    window_s: Annotated[int, Strict(), Field(ge=1, le=86_400)] | None = None
+    min_requests: Annotated[int, Strict(), Field(ge=1, le=100_000)] | None = None
+    cooldown_s: Annotated[int, Strict(), Field(ge=1, le=86_400)] | None = None
+    max_cooldown_s: Annotated[int, Strict(), Field(ge=1, le=604_800)] | None = None
 
     @model_validator(mode="after")
     def _cooldown_cap_not_below_cooldown(self) -> Self:
@@ -45,7 +46,7 @@ class CircuitBreakerConfig(InputModel):
 
 
 class EndpointCreate(InputModel):
-    tenant_id: str | None = None
+    tenant_id: TenantRef | None = None
     url: Url
     description: Description | None = None
     subscriptions: Subscriptions = ["*"]
@@ -54,7 +55,7 @@ class EndpointCreate(InputModel):
     secret: Secret | None = None
     rate_limit: RateLimit | None = None
     circuit_breaker: CircuitBreakerConfig | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
     metadata: Metadata = {}
 
 
@@ -68,7 +69,7 @@ class EndpointUpdate(InputModel):
     headers: Headers | None = None
     rate_limit: RateLimit | None = None
     circuit_breaker: CircuitBreakerConfig | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     metadata: Metadata | None = None
 
 
@@ -142,9 +143,20 @@ class SecretOut(BaseModel):
     secret: str
     previous: list[PreviousSecret]
 
+    @classmethod
+    def of(cls, current: str, previous: Iterable[tuple[str, datetime]]) -> "SecretOut":
+        """From opened secrets: the current one, and each previous one with its expiry."""
+        return cls(
+            secret=current,
+            previous=[
+                PreviousSecret(secret=secret, expires_at=expires_at)
+                for secret, expires_at in previous
+            ],
+        )
+
 
 class SecretRotate(InputModel):
     secret: Secret | None = Field(default=None, description="omit to generate one")
-    grace_period_s: Annotated[int, Field(ge=0, le=7 * 86_400)] | None = Field(
+    grace_period_s: Annotated[int, Strict(), Field(ge=0, le=7 * 86_400)] | None = Field(
         default=None, description="how long the current secret stays valid (default 24 h)"
     )

@@ -1,16 +1,18 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.models import EventType
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, StorableText
 from app.subscriptions import EVENT_TYPE_PATTERN
 
 EventTypeName = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=EVENT_TYPE_PATTERN)
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=EVENT_TYPE_PATTERN),
+    StorableText,
 ]
-Description = Annotated[str, StringConstraints(max_length=1024)]
+Description = Annotated[str, StringConstraints(max_length=1024), StorableText]
 # "schema" would shadow a BaseModel attribute, so the field is schema_ under that alias.
 JsonSchema = Annotated[dict[str, Any] | None, Field(alias="schema")]
 
@@ -24,7 +26,7 @@ class EventTypeCreate(InputModel):
 class EventTypeUpdate(InputModel):
     description: Description | None = None
     schema_: JsonSchema = None
-    archived: bool | None = None
+    archived: StrictBool | None = None
 
 
 class EventTypeOut(BaseModel):

@@ -3,14 +3,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.schemas.common import InputModel
+from app.schemas.common import InputModel, StorableText, TenantRef
 from app.schemas.event_types import EventTypeName
 
-CallerId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+CallerId = Annotated[str, StringConstraints(min_length=1, max_length=256), StorableText]
 
 
 class EventCreate(InputModel):
-    tenant_id: str | None = None
+    tenant_id: TenantRef | None = None
     type: EventTypeName
     payload: dict[str, Any]
     id: CallerId | None = Field(

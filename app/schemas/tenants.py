@@ -4,9 +4,9 @@ from typing import Annotated
 from pydantic import BaseModel, StringConstraints
 
 from app.models import Tenant
-from app.schemas.common import InputModel, Metadata
+from app.schemas.common import InputModel, Metadata, StorableText
 
-TenantName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+TenantName = Annotated[str, StringConstraints(min_length=1, max_length=256), StorableText]
 
 
 class TenantCreate(InputModel):

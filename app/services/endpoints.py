@@ -13,9 +13,14 @@ from app.ids import new_id
 from app.models import Endpoint, EndpointSecret
 from app.pagination import Page, fetch_page
 from app.schemas.endpoints import EndpointCreate, EndpointUpdate
-from app.services.tenants import get_tenant
+from app.services.tenants import commit_unless_tenant_vanished, find_tenant
 from app.signing_secrets import SecretBox, generate_secret, secret_problem
+from app.storable import document_problem
 from app.subscriptions import SubscriptionError, validate_patterns
+
+# RFC 1035 limits, the most any resolver accepts; a longer name can only fail at delivery.
+MAX_HOSTNAME_LENGTH = 253
+MAX_HOSTNAME_LABEL_LENGTH = 63
 
 
 def check_url(url: str, *, https_only: bool) -> None:
@@ -29,6 +34,7 @@ def check_url(url: str, *, https_only: bool) -> None:
         raise Invalid("/url", f"must use {' or '.join(allowed)}")
     if not parts.hostname:
         raise Invalid("/url", "must name a host")
+    _check_hostname(parts.hostname)
     if parts.username is not None or parts.password is not None:
         raise Invalid("/url", "must not carry credentials; use a custom header instead")
     if parts.fragment:
@@ -39,6 +45,15 @@ def check_url(url: str, *, https_only: bool) -> None:
         raise Invalid("/url", "must not contain whitespace or control characters")
 
 
+def _check_hostname(hostname: str) -> None:
+    if len(hostname) > MAX_HOSTNAME_LENGTH:
+        raise Invalid("/url", f"has a host name longer than {MAX_HOSTNAME_LENGTH} characters")
+    if any(len(label) > MAX_HOSTNAME_LABEL_LENGTH for label in hostname.split(".")):
+        raise Invalid(
+            "/url", f"has a host name label longer than {MAX_HOSTNAME_LABEL_LENGTH} characters"
+        )
+
+
 def _check_filter(document: dict[str, object] | None) -> None:
     if document is None:
         return
@@ -46,6 +61,10 @@ def _check_filter(document: dict[str, object] | None) -> None:
         compile_filter(document)
     except FilterError as error:
         raise Invalid("/filter" + error.pointer, error.message) from error
+    # The filter language accepts any string, but the jsonb column does not.
+    found = document_problem(document, "/filter")
+    if found is not None:
+        raise Invalid(*found)
 
 
 def _check_subscriptions(patterns: list[str]) -> list[str]:
@@ -76,10 +95,12 @@ async def create_endpoint(
     check_url(body.url, https_only=https_only)
     subscriptions = _check_subscriptions(body.subscriptions)
     _check_filter(body.filter)
-    validate_custom_headers(body.headers)
+    # Nothing is stored yet, so a redaction marker has no value to stand for.
+    headers = merge_redacted(body.headers, {})
+    validate_custom_headers(headers)
     if body.secret is not None:
         _check_secret(body.secret)
-    await get_tenant(session, tenant_id=tenant_id)
+    await find_tenant(session, tenant_id=tenant_id)
     endpoint = Endpoint(
         id=new_id("ep"),
         tenant_id=tenant_id,
@@ -87,7 +108,7 @@ async def create_endpoint(
         description=body.description,
         subscriptions=subscriptions,
         filter=body.filter,
-        headers=body.headers,
+        headers=headers,
         rate_limit=body.rate_limit,
         circuit_breaker=(
             body.circuit_breaker.model_dump(exclude_none=True) if body.circuit_breaker else None
@@ -101,10 +122,10 @@ async def create_endpoint(
         EndpointSecret(
             id=new_id("sec"),
             endpoint_id=endpoint.id,
-            sealed_secret=secret_box.seal(body.secret or generate_secret()),
+            sealed_secret=secret_box.seal(body.secret or generate_secret(), associated=endpoint.id),
         )
     )
-    await session.commit()
+    await commit_unless_tenant_vanished(session, tenant_id=tenant_id)
     await session.refresh(endpoint)
     return endpoint
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from app.filters import Filter, compile_filter
 from app.ids import new_id
 from app.payload_schemas import payload_problem
 from app.schemas.events import EventCreate
+from app.storable import document_problem
 from app.subscriptions import candidate_patterns
 
 log = logging.getLogger("herald.ingest")
@@ -54,8 +56,8 @@ FIND_DUPLICATE = text(
     SELECT id, type, delivery_count, created_at
     FROM events
     WHERE tenant_id = :tenant_id
-      AND ((:idempotency_key IS NOT NULL AND idempotency_key = :idempotency_key)
-        OR (:caller_id IS NOT NULL AND caller_id = :caller_id))
+      AND (idempotency_key = CAST(:idempotency_key AS text)
+        OR caller_id = CAST(:caller_id AS text))
     ORDER BY created_at DESC
     LIMIT 1
     """
@@ -65,9 +67,9 @@ FIND_DUPLICATE = text(
 FORGET_KEYS = text(
     """
     UPDATE events
-    SET idempotency_key = CASE WHEN idempotency_key = :idempotency_key
+    SET idempotency_key = CASE WHEN idempotency_key = CAST(:idempotency_key AS text)
                                THEN NULL ELSE idempotency_key END,
-        caller_id = CASE WHEN caller_id = :caller_id THEN NULL ELSE caller_id END
+        caller_id = CASE WHEN caller_id = CAST(:caller_id AS text) THEN NULL ELSE caller_id END
     WHERE id = :id
     """
 )
@@ -217,11 +219,11 @@ async def ingest_event(
     tenant_id = principal.tenant_for(body.tenant_id)
     if tenant_id is None:
         raise Invalid("/tenant_id", "is required with an operator key")
-    payload_json = json.dumps(body.payload, separators=(",", ":"), ensure_ascii=False)
-    if len(payload_json.encode()) > max_payload_bytes:
+    if (problem := document_problem(body.payload, "/payload")) is not None:
+        raise Invalid(*problem)
+    payload_json = orjson.dumps(body.payload).decode()
+    if len(payload_json) > max_payload_bytes and len(payload_json.encode()) > max_payload_bytes:
         raise PayloadTooLarge(len(payload_json.encode()), max_payload_bytes)
-    if "\\u0000" in payload_json and (pointer := _nul_pointer(body.payload)) is not None:
-        raise Invalid(pointer, "must not contain NUL characters (\\u0000)")
     await _check_type(
         session,
         catalog=catalog,
@@ -254,21 +256,3 @@ async def _wake_quietly(wake_workers: Callable[[], Awaitable[None]]) -> None:
             await wake_workers()
     except Exception as error:
         log.warning("could not wake workers (they will find the work by polling): %s", error)
-
-
-def _nul_pointer(value: object, pointer: str = "/payload") -> str | None:
-    """Where the payload holds a NUL character, which PostgreSQL cannot store."""
-    if isinstance(value, str):
-        return pointer if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            escaped = key.replace("~", "~0").replace("/", "~1")
-            if "\x00" in key:
-                return f"{pointer}/{escaped}"
-            if (found := _nul_pointer(item, f"{pointer}/{escaped}")) is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := _nul_pointer(item, f"{pointer}/{index}")) is not None:
-                return found
-    return None

@@ -1,10 +1,15 @@
 import hashlib
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.models import Tenant
+from app.services.tenants import find_tenant
 from tests.integration.conftest import TenantFactory
+from tests.integration.test_endpoints import delete_tenant_elsewhere
 
 
 async def test_key_is_shown_once_and_authenticates(
@@ -41,3 +46,22 @@ async def test_keys_for_unknown_tenant_are_404(operator: httpx.AsyncClient) -> N
     response = await operator.post("/v1/tenants/ten_missing/api-keys", json={})
     assert response.status_code == 404
     assert (await operator.delete("/v1/api-keys/key_missing")).status_code == 404
+
+
+async def test_key_for_a_tenant_deleted_meanwhile_is_404(
+    operator: httpx.AsyncClient,
+    make_tenant: TenantFactory,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_id = str((await make_tenant())["id"])
+
+    async def find_then_lose_the_race(session: Any, *, tenant_id: str) -> Tenant:
+        tenant = await find_tenant(session, tenant_id=tenant_id)
+        await delete_tenant_elsewhere(database_url, tenant_id)
+        return tenant
+
+    monkeypatch.setattr("app.services.api_keys.find_tenant", find_then_lose_the_race)
+    response = await operator.post(f"/v1/tenants/{tenant_id}/api-keys", json={})
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == f"tenant {tenant_id} not found"

@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.models import Tenant
+from app.services.tenants import find_tenant
 from tests.integration.conftest import KeyFactory, TenantFactory
 
 SUPPLIED_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -123,6 +125,20 @@ async def test_operator_must_name_an_existing_tenant(operator: httpx.AsyncClient
         ({"rate_limit": 0}, "/rate_limit", ""),
         ({"circuit_breaker": {"failure_rate": 2}}, "/circuit_breaker/failure_rate", ""),
         ({"unknown": True}, "/unknown", ""),
+        # JSON booleans are not numbers, nor numbers booleans.
+        ({"rate_limit": True}, "/rate_limit", "integer"),
+        ({"rate_limit": 2.5}, "/rate_limit", "integer"),
+        ({"circuit_breaker": {"window_s": True}}, "/circuit_breaker/window_s", "integer"),
+        ({"circuit_breaker": {"failure_rate": True}}, "/circuit_breaker/failure_rate", "number"),
+        ({"enabled": "yes"}, "/enabled", "boolean"),
+        ({"enabled": 1}, "/enabled", "boolean"),
+        ({"url": "https://" + "a" * 60 + ("." + "a" * 60) * 4 + "/"}, "/url", "253"),
+        ({"url": "https://" + "a" * 64 + ".example/"}, "/url", "label"),
+        ({"headers": {"Authorization": "[REDACTED]"}}, "/headers/Authorization", "redaction"),
+        ({"description": "a\x00"}, "/description", "NUL"),
+        ({"metadata": {"k": "\x00"}}, "/metadata/k", "NUL"),
+        ({"filter": {"a\x00": 1}}, "/filter/a\x00", "NUL"),
+        ({"filter": {"a": {"$in": ["ok", "x\x00"]}}}, "/filter/a/$in/1", "NUL"),
     ],
 )
 async def test_invalid_endpoints_are_precise_422(
@@ -211,3 +227,95 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period(
     bad = await operator.post(f"{path}/rotate", json={"secret": "whsec_short"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["pointer"] == "/secret"
+
+
+async def test_redaction_marker_for_a_header_without_stored_value_is_422(
+    operator: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    tenant_id = str((await make_tenant())["id"])
+    endpoint = await new_endpoint(operator, tenant_id, headers={"X-Team": "billing"})
+    path = f"/v1/endpoints/{endpoint['id']}"
+    shown = {"X-Team": "payments", "X-Api-Key": "[REDACTED]"}
+    patched = await operator.patch(path, json={"headers": shown})
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["errors"][0]["pointer"] == "/headers/X-Api-Key"
+    assert (await operator.get(path)).json()["headers"] == {"X-Team": "billing"}
+
+
+async def test_grace_period_must_be_a_number_of_seconds(
+    operator: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    endpoint = await new_endpoint(operator, str((await make_tenant())["id"]))
+    path = f"/v1/endpoints/{endpoint['id']}/secret/rotate"
+    response = await operator.post(path, json={"grace_period_s": True})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "/grace_period_s"
+
+
+async def test_rotation_keeps_at_most_five_live_secrets(
+    operator: httpx.AsyncClient, make_tenant: TenantFactory
+) -> None:
+    endpoint = await new_endpoint(
+        operator, str((await make_tenant())["id"]), secret=SUPPLIED_SECRET
+    )
+    path = f"/v1/endpoints/{endpoint['id']}/secret"
+    currents = [SUPPLIED_SECRET]
+    for _ in range(6):
+        rotated = await operator.post(f"{path}/rotate", json={})
+        assert rotated.status_code == 200, rotated.text
+        currents.append(rotated.json()["secret"])
+    shown = (await operator.get(path)).json()
+    assert shown["secret"] == currents[-1]
+    # The current one and the four before it; the two oldest expired at once.
+    assert [item["secret"] for item in shown["previous"]] == currents[-2:-6:-1]
+
+
+async def test_a_sealed_secret_moved_to_another_endpoint_does_not_open(
+    operator: httpx.AsyncClient, make_tenant: TenantFactory, database_url: str
+) -> None:
+    tenant_id = str((await make_tenant())["id"])
+    victim = await new_endpoint(operator, tenant_id, secret=SUPPLIED_SECRET)
+    attacker = await new_endpoint(operator, tenant_id)
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE endpoint_secrets SET sealed_secret = "
+                "(SELECT sealed_secret FROM endpoint_secrets WHERE endpoint_id = :victim) "
+                "WHERE endpoint_id = :attacker"
+            ),
+            {"victim": victim["id"], "attacker": attacker["id"]},
+        )
+    await engine.dispose()
+    response = await operator.get(f"/v1/endpoints/{attacker['id']}/secret")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert SUPPLIED_SECRET not in response.text
+
+
+async def test_endpoint_for_a_tenant_deleted_meanwhile_is_404(
+    operator: httpx.AsyncClient,
+    make_tenant: TenantFactory,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_id = str((await make_tenant())["id"])
+
+    async def find_then_lose_the_race(session: Any, *, tenant_id: str) -> Tenant:
+        tenant = await find_tenant(session, tenant_id=tenant_id)
+        await delete_tenant_elsewhere(database_url, tenant_id)
+        return tenant
+
+    monkeypatch.setattr("app.services.endpoints.find_tenant", find_then_lose_the_race)
+    body = {"tenant_id": tenant_id, "url": "https://example.com/hook"}
+    response = await operator.post("/v1/endpoints", json=body)
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == f"tenant {tenant_id} not found"
+
+
+async def delete_tenant_elsewhere(database_url: str, tenant_id: str) -> None:
+    """Delete in another connection, as a concurrent DELETE /v1/tenants/{id} would."""
+    engine = create_async_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DELETE FROM tenants WHERE id = :id"), {"id": tenant_id})
+    await engine.dispose()

@@ -1,6 +1,8 @@
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.conftest import KeyFactory, TenantFactory
 
@@ -67,3 +69,34 @@ async def test_tenants_read_the_catalogue_but_cannot_change_it(
     assert patch.status_code == 403
     assert (await client.delete(f"/v1/event-types/{name}")).status_code == 403
     assert (await operator.get(f"/v1/event-types/{name}")).json()["archived"] is False
+
+
+def deep_schema(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("schema", "pointer"),
+    [
+        (deep_schema(100), "/schema" + "/properties/a" * 16),
+        ({"$schema": 5}, "/schema/$schema"),
+        ({"$schema": "https://example.com/dialect"}, "/schema/$schema"),
+        ({"$ref": "#/$defs/nope"}, "/schema/$ref"),
+        ({"$defs": {"x": {"$id": "https://evil.example/"}}}, "/schema/$defs/x/$id"),
+        ({"items": {"$dynamicRef": "#x"}}, "/schema/items/$dynamicRef"),
+    ],
+)
+async def test_schemas_herald_could_not_apply_are_422(
+    operator: httpx.AsyncClient, schema: dict[str, Any], pointer: str
+) -> None:
+    name = unique_type()
+    created = await operator.post("/v1/event-types", json={"name": name, "schema": schema})
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"][0]["pointer"] == pointer
+    assert (await operator.post("/v1/event-types", json={"name": name})).status_code == 201
+    patched = await operator.patch(f"/v1/event-types/{name}", json={"schema": schema})
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["errors"][0]["pointer"] == pointer

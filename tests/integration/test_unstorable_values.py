@@ -134,9 +134,13 @@ URL_CASES = [
 _counter = itertools.count()
 
 
+def _string_case(method: str, path: str, body: str, name: str, bad: str) -> Any:
+    return pytest.param(method, path, body.replace("S", bad), id=f"{method} {path} {body} [{name}]")
+
+
 def _cases() -> list[Any]:
     cases = [
-        pytest.param(method, path, body.replace("S", bad), id=f"{method} {path} {body} [{name}]")
+        _string_case(method, path, body, name, bad)
         for (method, path, body), (name, bad) in itertools.product(
             STRING_CASES, BAD_STRINGS.items()
         )

@@ -174,3 +174,16 @@ def test_merge_redacted_drops_headers_not_sent() -> None:
 def test_merge_redacted_round_trips_what_redact_showed() -> None:
     stored = {"Authorization": "Bearer s3cret", "X-Tenant": "acme"}
     assert merge_redacted(redact(stored), stored) == stored
+
+
+@pytest.mark.parametrize("stored", [{}, {"X-Other": "v"}])
+def test_merge_redacted_rejects_a_marker_with_nothing_to_keep(stored: dict[str, str]) -> None:
+    with pytest.raises(Invalid, match="redaction marker") as caught:
+        merge_redacted({"X-Ok": "v", "Authorization": REDACTED}, stored)
+    assert caught.value.errors[0].pointer == "/headers/Authorization"
+
+
+def test_merge_redacted_marker_pointer_is_escaped_and_prefixable() -> None:
+    with pytest.raises(Invalid) as caught:
+        merge_redacted({"a/b~token": REDACTED}, {}, pointer="/endpoints/0/headers")
+    assert caught.value.errors[0].pointer == "/endpoints/0/headers/a~1b~0token"

@@ -14,8 +14,9 @@ SCHEDULE = (
 
 
 def failure(status: int | None = 500, retry_after: str | None = None) -> Outcome:
-    error = "http_status" if status is not None else "connect"
-    return Outcome(status=status, error_class=error, retry_after=retry_after)
+    if status is None:
+        return Outcome(status=None, error_class="connect")
+    return Outcome(status=status, error_class="http_status", retry_after=retry_after)
 
 
 @pytest.mark.parametrize("status", [200, 201, 204, 299])

@@ -136,6 +136,11 @@ def test_production_accepts_a_complete_config(monkeypatch: pytest.MonkeyPatch) -
     assert settings.operator_key.get_secret_value() == LONG_OPERATOR_KEY
     assert settings.effective_database_url == PRODUCTION["HERALD_DATABASE_URL"]
     assert settings.effective_redis_url == PRODUCTION["HERALD_REDIS_URL"]
+    assert settings.https_only
+
+
+def test_development_allows_plain_http_destinations(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load(monkeypatch).https_only
 
 
 @pytest.mark.parametrize(

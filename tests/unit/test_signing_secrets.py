@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 import standardwebhooks
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.signing_secrets import (
     MAX_SECRET_BYTES,
@@ -19,6 +22,8 @@ from app.signing_secrets import (
 )
 
 KEY = "k" * 40
+EP = "ep_01KA0000000000000000000000"
+OTHER_EP = "ep_01KA0000000000000000000001"
 
 
 def whsec(raw: bytes) -> str:
@@ -80,14 +85,14 @@ def test_secret_bytes_is_the_decoded_key() -> None:
 def test_secret_box_round_trip() -> None:
     secret = generate_secret()
     box = SecretBox(KEY)
-    assert box.open(box.seal(secret)) == secret
-    assert SecretBox(KEY).open(box.seal(secret)) == secret
+    assert box.open(box.seal(secret, associated=EP), associated=EP) == secret
+    assert SecretBox(KEY).open(box.seal(secret, associated=EP), associated=EP) == secret
 
 
 def test_sealing_is_randomised_and_hides_the_plaintext() -> None:
     secret = generate_secret()
     box = SecretBox(KEY)
-    first, second = box.seal(secret), box.seal(secret)
+    first, second = box.seal(secret, associated=EP), box.seal(secret, associated=EP)
     assert first != second
     for sealed in (first, second):
         assert secret.encode() not in sealed
@@ -96,23 +101,50 @@ def test_sealing_is_randomised_and_hides_the_plaintext() -> None:
 
 
 def test_a_box_with_another_key_cannot_open() -> None:
-    sealed = SecretBox(KEY).seal(generate_secret())
+    sealed = SecretBox(KEY).seal(generate_secret(), associated=EP)
     with pytest.raises(ValueError, match="HERALD_SECRET_KEY"):
-        SecretBox(KEY + "x").open(sealed)
+        SecretBox(KEY + "x").open(sealed, associated=EP)
 
 
 def test_tampered_ciphertext_is_rejected() -> None:
     box = SecretBox(KEY)
-    sealed = bytearray(box.seal(generate_secret()))
+    sealed = bytearray(box.seal(generate_secret(), associated=EP))
     sealed[-1] ^= 0x01
     with pytest.raises(ValueError, match="cannot be opened"):
-        box.open(bytes(sealed))
+        box.open(bytes(sealed), associated=EP)
 
 
-@pytest.mark.parametrize("sealed", [b"", b"\x02" + b"\x00" * 40])
+def test_a_secret_sealed_for_one_endpoint_does_not_open_for_another() -> None:
+    box = SecretBox(KEY)
+    sealed = box.seal(generate_secret(), associated=EP)
+    with pytest.raises(ValueError, match="another endpoint"):
+        box.open(sealed, associated=OTHER_EP)
+
+
+def test_unbound_seals_of_earlier_releases_still_open() -> None:
+    secret = generate_secret()
+    nonce = b"n" * 12
+    legacy = b"\x01" + nonce + AESGCM(_derived(KEY)).encrypt(nonce, secret.encode(), None)
+    assert SecretBox(KEY).open(legacy, associated=EP) == secret
+
+
+def test_a_bound_seal_cannot_be_downgraded_to_an_unbound_one() -> None:
+    sealed = SecretBox(KEY).seal(generate_secret(), associated=EP)
+    with pytest.raises(ValueError, match="cannot be opened"):
+        SecretBox(KEY).open(b"\x01" + sealed[1:], associated=OTHER_EP)
+
+
+@pytest.mark.parametrize("sealed", [b"", b"\x03" + b"\x00" * 40])
 def test_unknown_seal_version_is_rejected(sealed: bytes) -> None:
     with pytest.raises(ValueError, match="seal version"):
-        SecretBox(KEY).open(sealed)
+        SecretBox(KEY).open(sealed, associated=EP)
+
+
+def _derived(secret_key: str) -> bytes:
+    """The AES key SecretBox uses, derived here independently to build a version 1 seal."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"herald endpoint secrets v1"
+    ).derive(secret_key.encode())
 
 
 def _sign(secret: str, msg_id: str, timestamp: datetime, payload: str) -> dict[str, str]:

@@ -17,9 +17,9 @@ KeyId = Annotated[str, Path(max_length=64)]
 async def create_api_key(
     tenant_id: TenantId, body: ApiKeyCreate, session: SessionDep, principal: AuthDep
 ) -> ApiKeyCreated:
-    principal.tenant_for(tenant_id)
-    principal.require_operator()
-    key, token = await api_keys.create_api_key(session, tenant_id=tenant_id, name=body.name)
+    key, token = await api_keys.create_api_key(
+        session, principal=principal, tenant_id=tenant_id, name=body.name
+    )
     return ApiKeyCreated(**ApiKeyOut.of(key).model_dump(), key=token)
 
 
@@ -31,14 +31,10 @@ async def list_api_keys(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[ApiKeyOut]:
-    principal.tenant_for(tenant_id)
-    principal.require_operator()
-    page = await api_keys.list_api_keys(session, tenant_id=tenant_id, limit=limit, cursor=cursor)
-    return ListResponse(
-        data=[ApiKeyOut.of(k) for k in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.has_more,
+    page = await api_keys.list_api_keys(
+        session, principal=principal, tenant_id=tenant_id, limit=limit, cursor=cursor
     )
+    return ListResponse[ApiKeyOut].of(page, ApiKeyOut.of)
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)

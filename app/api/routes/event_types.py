@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, SessionDep
+from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.schemas.common import ListResponse
 from app.schemas.event_types import EventTypeCreate, EventTypeOut, EventTypeUpdate
 from app.services import event_types
@@ -31,11 +31,7 @@ async def list_event_types(
     page = await event_types.list_event_types(
         session, include_archived=include_archived, limit=limit, cursor=cursor
     )
-    return ListResponse(
-        data=[EventTypeOut.of(t) for t in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.has_more,
-    )
+    return ListResponse[EventTypeOut].of(page, EventTypeOut.of)
 
 
 @router.get("/{name}")
@@ -45,14 +41,23 @@ async def get_event_type(name: Name, session: SessionDep, _: AuthDep) -> EventTy
 
 @router.patch("/{name}")
 async def update_event_type(
-    name: Name, body: EventTypeUpdate, session: SessionDep, principal: AuthDep
+    name: Name,
+    body: EventTypeUpdate,
+    session: SessionDep,
+    principal: AuthDep,
+    resources: ResourcesDep,
 ) -> EventTypeOut:
     principal.require_operator()
-    return EventTypeOut.of(await event_types.update_event_type(session, name=name, body=body))
+    updated = await event_types.update_event_type(session, name=name, body=body)
+    resources.catalog.forget(name)
+    return EventTypeOut.of(updated)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def archive_event_type(name: Name, session: SessionDep, principal: AuthDep) -> None:
+async def archive_event_type(
+    name: Name, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> None:
     """Archives the type: it stays readable but can no longer be posted."""
     principal.require_operator()
     await event_types.archive_event_type(session, name=name)
+    resources.catalog.forget(name)

@@ -14,40 +14,33 @@ TenantId = Annotated[str, Path(max_length=64)]
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_tenant(body: TenantCreate, session: SessionDep, principal: AuthDep) -> TenantOut:
-    principal.require_operator()
-    return TenantOut.of(await tenants.create_tenant(session, body=body))
+    return TenantOut.of(await tenants.create_tenant(session, principal=principal, body=body))
 
 
 @router.get("")
 async def list_tenants(
     session: SessionDep, principal: AuthDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> ListResponse[TenantOut]:
-    principal.require_operator()
-    page = await tenants.list_tenants(session, limit=limit, cursor=cursor)
-    return ListResponse(
-        data=[TenantOut.of(t) for t in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.has_more,
-    )
+    page = await tenants.list_tenants(session, principal=principal, limit=limit, cursor=cursor)
+    return ListResponse[TenantOut].of(page, TenantOut.of)
 
 
 @router.get("/{tenant_id}")
 async def get_tenant(tenant_id: TenantId, session: SessionDep, principal: AuthDep) -> TenantOut:
-    principal.tenant_for(tenant_id)
-    return TenantOut.of(await tenants.get_tenant(session, tenant_id=tenant_id))
+    tenant = await tenants.get_tenant(session, principal=principal, tenant_id=tenant_id)
+    return TenantOut.of(tenant)
 
 
 @router.patch("/{tenant_id}")
 async def update_tenant(
     tenant_id: TenantId, body: TenantUpdate, session: SessionDep, principal: AuthDep
 ) -> TenantOut:
-    principal.tenant_for(tenant_id)
-    principal.require_operator()
-    return TenantOut.of(await tenants.update_tenant(session, tenant_id=tenant_id, body=body))
+    tenant = await tenants.update_tenant(
+        session, principal=principal, tenant_id=tenant_id, body=body
+    )
+    return TenantOut.of(tenant)
 
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_tenant(tenant_id: TenantId, session: SessionDep, principal: AuthDep) -> None:
-    principal.tenant_for(tenant_id)
-    principal.require_operator()
-    await tenants.delete_tenant(session, tenant_id=tenant_id)
+    await tenants.delete_tenant(session, principal=principal, tenant_id=tenant_id)
