@@ -4,6 +4,7 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -13,7 +14,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from alembic import command
 from app.settings import Settings
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"

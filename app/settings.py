@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     idempotency_window: Duration = timedelta(hours=24)
     strict_event_types: bool = False
     queue_name: str = "herald:queue"
-    worker_concurrency: int = Field(default=128, ge=1, le=10_000)
+    worker_concurrency: int = Field(default=200, ge=1, le=10_000)
     worker_claim_batch: int = Field(default=100, ge=1, le=1000)
     worker_lease: Duration = timedelta(seconds=90)
     worker_idle_poll: Duration = timedelta(seconds=1)

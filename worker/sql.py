@@ -1,24 +1,23 @@
 """The worker's SQL, named and explicit: this is the hot path."""
 
-# Claim due deliveries of enabled endpoints. The lease is the new due time, so a lease that
-# expires (worker killed mid-request) makes the row due again for any worker.
+# Claim due deliveries of enabled endpoints. The lease is the only thing written, and no
+# index covers it, so the update is HOT (no index writes) on this hot path. A lease that
+# expires (worker killed mid-request) makes the row claimable again by any worker.
 CLAIM_DUE = """
 WITH due AS (
     SELECT d.id
     FROM deliveries AS d
     JOIN endpoints AS ep ON ep.id = d.endpoint_id
-    WHERE d.status IN ('pending', 'delivering')
+    WHERE d.status = 'pending'
       AND d.next_attempt_at <= now()
+      AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
       AND ep.enabled
     ORDER BY d.next_attempt_at
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
     UPDATE deliveries AS d
-    SET status = 'delivering',
-        leased_by = $2,
-        next_attempt_at = now() + $3::interval,
-        updated_at = now()
+    SET leased_by = $2, lease_expires_at = now() + $3::interval
     FROM due
     WHERE d.id = due.id
     RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempts, d.chain_attempts,
@@ -32,12 +31,18 @@ JOIN events AS e ON e.id = c.event_id
 JOIN endpoints AS ep ON ep.id = c.endpoint_id
 """
 
-# When the next delivery falls due, so an idle worker sleeps exactly until then.
+# When the next delivery can be claimed, so an idle worker sleeps exactly until then. Looks
+# at the earliest due rows only: leased ones count from their lease's end.
 NEXT_DUE_AT = """
-SELECT min(d.next_attempt_at)
-FROM deliveries AS d
-JOIN endpoints AS ep ON ep.id = d.endpoint_id
-WHERE d.status IN ('pending', 'delivering') AND ep.enabled
+SELECT min(CASE WHEN lease_expires_at > now() THEN lease_expires_at ELSE next_attempt_at END)
+FROM (
+    SELECT d.next_attempt_at, d.lease_expires_at
+    FROM deliveries AS d
+    JOIN endpoints AS ep ON ep.id = d.endpoint_id
+    WHERE d.status = 'pending' AND ep.enabled
+    ORDER BY d.next_attempt_at
+    LIMIT 1000
+) AS earliest
 """
 
 ACTIVE_SECRETS = """
@@ -80,10 +85,11 @@ SET status = u.status,
     dead_at = CASE WHEN u.status = 'dead' THEN now() END,
     finished_at = CASE WHEN u.status IN ('succeeded', 'dead') THEN now() END,
     leased_by = NULL,
+    lease_expires_at = NULL,
     updated_at = now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
     AS u(id, lease, status, next_attempt_at, dead_reason)
-WHERE d.id = u.id AND d.leased_by = u.lease AND d.status = 'delivering'
+WHERE d.id = u.id AND d.leased_by = u.lease AND d.status = 'pending'
 """
 
 # 410 Gone: disable the endpoint and hold what else waits for it, in one statement so a
@@ -97,12 +103,14 @@ WITH disabled AS (
 )
 UPDATE deliveries
 SET status = 'held', next_attempt_at = NULL, updated_at = now()
-WHERE endpoint_id IN (SELECT id FROM disabled) AND status = 'pending'
+WHERE endpoint_id IN (SELECT id FROM disabled)
+  AND status = 'pending'
+  AND (lease_expires_at IS NULL OR lease_expires_at <= now())
 """
 
 # Leases of requests a stopping worker could not finish go back at once, not at expiry.
 RELEASE_LEASES = """
 UPDATE deliveries
-SET status = 'pending', next_attempt_at = now(), leased_by = NULL, updated_at = now()
-WHERE id = ANY($1::text[]) AND leased_by = ANY($2::text[]) AND status = 'delivering'
+SET next_attempt_at = now(), leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+WHERE id = ANY($1::text[]) AND leased_by = ANY($2::text[]) AND status = 'pending'
 """

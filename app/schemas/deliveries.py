@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -6,6 +6,25 @@ from pydantic import BaseModel
 from app.models import Attempt, Delivery
 
 DeliveryStatus = Literal["pending", "delivering", "succeeded", "dead", "held"]
+_STORED: dict[str, DeliveryStatus] = {
+    "pending": "pending",
+    "succeeded": "succeeded",
+    "dead": "dead",
+    "held": "held",
+}
+
+
+def shown_status(delivery: Delivery) -> DeliveryStatus:
+    """A pending delivery under a live lease is being sent right now."""
+    if (
+        delivery.status == "pending"
+        and delivery.lease_expires_at is not None
+        and delivery.lease_expires_at > datetime.now(UTC)
+    ):
+        return "delivering"
+    return _STORED[delivery.status]
+
+
 Trigger = Literal["scheduled", "manual", "replay", "probe"]
 ErrorClass = Literal["timeout", "connect", "dns", "tls", "blocked", "http_status"]
 
@@ -48,7 +67,20 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, delivery: Delivery) -> "DeliveryOut":
-        return cls.model_validate(delivery, from_attributes=True)
+        return cls(
+            id=delivery.id,
+            event_id=delivery.event_id,
+            endpoint_id=delivery.endpoint_id,
+            tenant_id=delivery.tenant_id,
+            event_type=delivery.event_type,
+            status=shown_status(delivery),
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+            dead_reason=delivery.dead_reason,
+            dead_at=delivery.dead_at,
+            created_at=delivery.created_at,
+            updated_at=delivery.updated_at,
+        )
 
 
 class DeliveryWithAttempts(DeliveryOut):

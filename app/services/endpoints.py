@@ -206,7 +206,8 @@ async def update_endpoint(
 # the same lock a worker's disable takes, so no delivery is held after a re-enable.
 HOLD_PENDING = text(
     "UPDATE deliveries SET status = 'held', next_attempt_at = NULL, updated_at = now() "
-    "WHERE endpoint_id = :endpoint_id AND status = 'pending'"
+    "WHERE endpoint_id = :endpoint_id AND status = 'pending' "
+    "AND (lease_expires_at IS NULL OR lease_expires_at <= now())"
 )
 RELEASE_HELD = text(
     "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now() "

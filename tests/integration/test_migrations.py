@@ -3,13 +3,13 @@
 import asyncio
 import uuid
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import command
 from app.db import alembic_config, create_database_if_missing, drop_database, upgrade_to_head
 from app.models import Base
 

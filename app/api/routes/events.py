@@ -4,7 +4,7 @@ from fastapi import APIRouter, Header, Path, status
 
 from app.api.deps import AuthDep, ResourcesDep, SessionDep
 from app.queue import wake_workers
-from app.schemas.deliveries import DeliveryStatus
+from app.schemas.deliveries import shown_status
 from app.schemas.events import DeliverySummary, EventAccepted, EventCreate, EventOut
 from app.services import events
 from app.services.ingest import ingest_event
@@ -67,7 +67,7 @@ async def get_event(
             DeliverySummary(
                 id=d.id,
                 endpoint_id=d.endpoint_id,
-                status=_status(d.status),
+                status=shown_status(d),
                 attempts=d.attempts,
                 next_attempt_at=d.next_attempt_at,
             )
@@ -75,14 +75,3 @@ async def get_event(
         ],
         created_at=event.created_at,
     )
-
-
-def _status(value: str) -> DeliveryStatus:
-    statuses: dict[str, DeliveryStatus] = {
-        "pending": "pending",
-        "delivering": "delivering",
-        "succeeded": "succeeded",
-        "dead": "dead",
-        "held": "held",
-    }
-    return statuses[value]
