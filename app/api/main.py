@@ -19,7 +19,9 @@ from app.api.problems import (
 from app.api.resources import open_resources
 from app.api.routes import (
     api_keys,
+    attempts,
     deliveries,
+    dlq,
     endpoints,
     event_types,
     events,
@@ -58,7 +60,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes + _ENVELOPE_ALLOWANCE)
     app.add_middleware(NulInUrl)
     app.add_middleware(UnexpectedErrors)
-    for module in (health, tenants, api_keys, event_types, endpoints, events, deliveries):
+    for module in (
+        health,
+        tenants,
+        api_keys,
+        event_types,
+        endpoints,
+        events,
+        deliveries,
+        attempts,
+        dlq,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

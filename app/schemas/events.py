@@ -3,6 +3,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.models import Event
 from app.schemas.common import InputModel, StorableText, TenantRef
 from app.schemas.event_types import EventTypeName
 
@@ -43,3 +44,23 @@ class EventOut(BaseModel):
     caller_id: str | None
     deliveries: list[DeliverySummary]
     created_at: datetime
+
+
+class EventSummary(BaseModel):
+    id: str
+    tenant_id: str
+    type: str
+    caller_id: str | None
+    delivery_count: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, event: Event) -> "EventSummary":
+        return cls(
+            id=event.id,
+            tenant_id=event.tenant_id,
+            type=event.type,
+            caller_id=event.caller_id,
+            delivery_count=event.delivery_count,
+            created_at=event.created_at,
+        )

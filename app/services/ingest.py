@@ -4,9 +4,7 @@ The event row and every delivery row commit together, and the caller gets its 20
 after that commit; waking the workers comes after, and losing that wake-up only delays.
 """
 
-import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +26,6 @@ from app.schemas.events import EventCreate
 from app.storable import document_problem
 from app.subscriptions import candidate_patterns
 
-log = logging.getLogger("herald.ingest")
-
-WAKE_TIMEOUT_S = 1.0
 
 SUBSCRIBED_ENDPOINTS = text(
     """
@@ -216,6 +211,7 @@ async def ingest_event(
     idempotency_window: timedelta,
     wake_workers: Callable[[], Awaitable[None]],
 ) -> Accepted:
+    """``wake_workers`` runs after the commit and must not raise (see app.queue.wake_quietly)."""
     tenant_id = principal.tenant_for(body.tenant_id)
     if tenant_id is None:
         raise Invalid("/tenant_id", "is required with an operator key")
@@ -245,14 +241,5 @@ async def ingest_event(
         idempotency_window=idempotency_window,
     )
     if accepted.deliveries and not accepted.duplicate:
-        await _wake_quietly(wake_workers)
+        await wake_workers()
     return accepted
-
-
-async def _wake_quietly(wake_workers: Callable[[], Awaitable[None]]) -> None:
-    # The event is committed: a failed or slow wake-up must not turn the 202 into an error.
-    try:
-        async with asyncio.timeout(WAKE_TIMEOUT_S):
-            await wake_workers()
-    except Exception as error:
-        log.warning("could not wake workers (they will find the work by polling): %s", error)

@@ -1,11 +1,10 @@
-import contextlib
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
-from app.queue import wake_workers
+from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.endpoints import (
     EndpointCreate,
@@ -96,8 +95,7 @@ async def send_test_event(
         endpoint_id=endpoint_id,
         idempotency_window=resources.settings.idempotency_window,
     )
-    with contextlib.suppress(Exception):
-        await wake_workers(resources.redis)
+    await wake_quietly(resources.redis)
     return EventAccepted(
         id=accepted.id,
         tenant_id=accepted.tenant_id,

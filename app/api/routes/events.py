@@ -2,12 +2,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, status
 
-from app.api.deps import AuthDep, ResourcesDep, SessionDep
-from app.queue import wake_workers
+from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
+from app.api.filters import IdFilter, Since, TypeFilter, Until
+from app.queue import wake_quietly
+from app.schemas.common import ListResponse
 from app.schemas.deliveries import shown_status
-from app.schemas.events import DeliverySummary, EventAccepted, EventCreate, EventOut
-from app.services import events
+from app.schemas.events import (
+    DeliverySummary,
+    EventAccepted,
+    EventCreate,
+    EventOut,
+    EventSummary,
+)
+from app.services import events, logs
 from app.services.ingest import ingest_event
+from app.services.logs import TimeRange
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -40,7 +49,7 @@ async def create_event(
         max_payload_bytes=settings.max_payload_bytes,
         strict_event_types=settings.strict_event_types,
         idempotency_window=settings.idempotency_window,
-        wake_workers=lambda: wake_workers(resources.redis),
+        wake_workers=lambda: wake_quietly(resources.redis),
     )
     return EventAccepted(
         id=accepted.id,
@@ -50,6 +59,30 @@ async def create_event(
         duplicate=accepted.duplicate,
         created_at=accepted.created_at,
     )
+
+
+@router.get("")
+async def list_events(
+    session: SessionDep,
+    principal: AuthDep,
+    tenant_id: IdFilter = None,
+    event_type: TypeFilter = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ListResponse[EventSummary]:
+    """Events, newest first."""
+    page = await logs.list_events(
+        session,
+        principal=principal,
+        tenant_id=tenant_id,
+        event_type=event_type,
+        window=TimeRange(since, until),
+        limit=limit,
+        cursor=cursor,
+    )
+    return ListResponse[EventSummary].of(page, EventSummary.of)
 
 
 @router.get("/{event_id}")
