@@ -191,6 +191,13 @@ class Delivery(Base):
             "id",
             postgresql_where=text("status = 'dead'"),
         ),
+        # The operator's DLQ across all tenants, newest dead first.
+        Index(
+            "ix_deliveries_dead_at",
+            "dead_at",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+        ),
         # Room on each page for the lease update to stay on the page (a HOT update).
         {"postgresql_with": {"fillfactor": "80"}},
     )
