@@ -252,3 +252,39 @@ class Attempt(Base):
     error_detail: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created_at()
+
+
+class Job(Base):
+    """A durable bulk operation (DLQ replay, endpoint recover), worked off in batches.
+
+    ``position`` is the id of the last delivery handled; it moves in the same transaction as
+    the deliveries it covers, so a worker killed mid-job resumes without redoing any.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('dlq_replay', 'recover')", name="kind"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index(
+            "ix_jobs_runnable",
+            "id",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("tenants.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB(none_as_null=True))
+    total: Mapped[int] = mapped_column(Integer, server_default="0")
+    done: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    position: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     worker_idle_poll: Duration = timedelta(seconds=1)
     worker_poll_delay: Duration = timedelta(milliseconds=10)
     worker_shutdown_grace: Duration = timedelta(seconds=10)
+    job_batch: int = Field(default=500, ge=1, le=10_000)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
 

@@ -16,11 +16,12 @@ import uvloop
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
-from app.db import asyncpg_dsn
+from app.db import asyncpg_dsn, create_engine, create_session_factory
 from app.queue import WAKE_JOB, wake_workers
 from app.settings import Settings
 from app.signing_secrets import SecretBox
 from worker.dispatcher import Dispatcher
+from worker.jobs import JobRunner
 from worker.ssrf import AddressPolicy, guarded_connector
 
 log = logging.getLogger("herald.worker")
@@ -31,9 +32,11 @@ def worker_id() -> str:
 
 
 async def wake(ctx: dict[str, Any]) -> None:
-    """New work was committed: let the delivery loop claim it now rather than at its next poll."""
+    """New work was committed: claim it now rather than at the next poll."""
     dispatcher: Dispatcher = ctx["dispatcher"]
     dispatcher.wake()
+    job_runner: JobRunner = ctx["job_runner"]
+    job_runner.wake()
 
 
 def http_session(settings: Settings) -> aiohttp.ClientSession:
@@ -71,21 +74,35 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             worker_id=identity,
             recruit_peer=recruit_peer,
         )
+        engine = create_engine(settings)
+        job_runner = JobRunner(
+            sessions=create_session_factory(engine),
+            worker_id=identity,
+            lease=settings.worker_lease,
+            idle_poll=settings.worker_idle_poll,
+            batch_size=settings.job_batch,
+            on_progress=dispatcher.wake,
+        )
         ctx.update(
             pool=pool,
             http=http,
+            engine=engine,
             dispatcher=dispatcher,
+            job_runner=job_runner,
             loop_task=asyncio.create_task(dispatcher.run(), name="herald-dispatcher"),
+            jobs_task=asyncio.create_task(job_runner.run(), name="herald-jobs"),
         )
         log.info("worker %s started", identity)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         dispatcher: Dispatcher | None = ctx.get("dispatcher")
         if dispatcher is not None:
+            ctx["job_runner"].stop()
             dispatcher.stop()
-            await ctx["loop_task"]
+            await asyncio.gather(ctx["loop_task"], ctx["jobs_task"])
             await ctx["http"].close()
             await ctx["pool"].close()
+            await ctx["engine"].dispose()
         log.info("worker stopped")
 
     return Worker(

@@ -26,6 +26,7 @@ from app.api.routes import (
     event_types,
     events,
     health,
+    jobs,
     tenants,
 )
 from app.api.url_guard import NulInUrl
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         deliveries,
         attempts,
         dlq,
+        jobs,
     ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -26,7 +26,6 @@ from app.schemas.events import EventCreate
 from app.storable import document_problem
 from app.subscriptions import candidate_patterns
 
-
 SUBSCRIBED_ENDPOINTS = text(
     """
     SELECT id, filter::text AS filter

@@ -17,17 +17,22 @@ from app.pagination import Page, decode_cursor, encode_cursor
 
 # Only a delivery nobody is sending right now may start a new chain; the lease check makes
 # a resend racing a worker's claim a clear 409 instead of two concurrent chains.
-RESTART_CHAIN = text(
+RESTART_CHAINS = text(
     """
     UPDATE deliveries
     SET status = 'pending', chain_attempts = 0, trigger = :trigger, next_attempt_at = now(),
         dead_reason = NULL, dead_at = NULL, finished_at = NULL, updated_at = now()
-    WHERE id = :id
+    WHERE id = ANY(CAST(:ids AS text[]))
       AND (lease_expires_at IS NULL OR lease_expires_at <= now())
-      AND (:only_dead = false OR status = 'dead')
     RETURNING id
     """
 )
+
+
+async def restart_many(session: AsyncSession, *, ids: list[str], trigger: str) -> list[str]:
+    """Start a new chain for each delivery not being sent right now; the caller commits."""
+    result = await session.scalars(RESTART_CHAINS, {"ids": ids, "trigger": trigger})
+    return list(result.all())
 
 
 async def _visible_delivery(
@@ -50,10 +55,7 @@ async def restart(
     delivery = await _visible_delivery(session, principal=principal, delivery_id=delivery_id)
     if only_dead and delivery.status != "dead":
         raise NotFound(f"delivery {delivery_id} is not in the DLQ")
-    restarted = await session.scalar(
-        RESTART_CHAIN, {"id": delivery_id, "trigger": trigger, "only_dead": only_dead}
-    )
-    if restarted is None:
+    if not await restart_many(session, ids=[delivery_id], trigger=trigger):
         await session.rollback()
         raise Conflict(f"delivery {delivery_id} is being sent right now; try again shortly")
     await session.commit()

@@ -7,7 +7,9 @@ from app.api.filters import IdFilter, Since, TypeFilter, Until
 from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.deliveries import DeliveryOut
-from app.services import redelivery
+from app.schemas.jobs import JobOut, ReplayRequest
+from app.services import jobs, redelivery
+from app.services.jobs import ReplayFilter
 from app.services.redelivery import DlqFilter
 
 router = APIRouter(prefix="/v1/dlq", tags=["dlq"])
@@ -38,6 +40,22 @@ async def list_dlq(
         cursor=cursor,
     )
     return ListResponse[DeliveryOut].of(page, DeliveryOut.of)
+
+
+@router.post("/replay", status_code=status.HTTP_202_ACCEPTED)
+async def replay_many(
+    body: ReplayRequest, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> JobOut:
+    """Replay every dead delivery matching the filter, as a durable job (``GET /v1/jobs/{id}``)."""
+    job = await jobs.create_dlq_replay(
+        session,
+        principal=principal,
+        where=ReplayFilter(
+            body.tenant_id, body.endpoint_id, body.type, body.reason, body.since, body.until
+        ),
+    )
+    await wake_quietly(resources.redis)
+    return JobOut.of(job)
 
 
 @router.post("/{delivery_id}/replay", status_code=status.HTTP_202_ACCEPTED)

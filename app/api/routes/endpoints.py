@@ -14,7 +14,8 @@ from app.schemas.endpoints import (
     SecretRotate,
 )
 from app.schemas.events import EventAccepted
-from app.services import endpoint_secrets, endpoints, events
+from app.schemas.jobs import JobOut, RecoverRequest
+from app.services import endpoint_secrets, endpoints, events, jobs
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -104,6 +105,22 @@ async def send_test_event(
         duplicate=accepted.duplicate,
         created_at=accepted.created_at,
     )
+
+
+@router.post("/{endpoint_id}/recover", status_code=status.HTTP_202_ACCEPTED)
+async def recover(
+    endpoint_id: EndpointId,
+    body: RecoverRequest,
+    session: SessionDep,
+    principal: AuthDep,
+    resources: ResourcesDep,
+) -> JobOut:
+    """Re-deliver what was sent to this endpoint in the window and died or is still failing."""
+    job = await jobs.create_recover(
+        session, principal=principal, endpoint_id=endpoint_id, since=body.since, until=body.until
+    )
+    await wake_quietly(resources.redis)
+    return JobOut.of(job)
 
 
 @router.get("/{endpoint_id}/secret")
