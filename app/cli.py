@@ -15,10 +15,12 @@ import typer
 
 from app import __version__
 from app.settings import Settings
+from app.support_cli import register as register_support_commands
 
 cli = typer.Typer(help="Herald: self-hosted outbound webhook delivery.", no_args_is_help=True)
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 cli.add_typer(keys, name="keys")
+register_support_commands(cli)
 
 STATE_DIR = Path(".herald")
 

@@ -160,3 +160,27 @@ class SecretRotate(InputModel):
     grace_period_s: Annotated[int, Strict(), Field(ge=0, le=7 * 86_400)] | None = Field(
         default=None, description="how long the current secret stays valid (default 24 h)"
     )
+
+
+class DeliveryCounts(BaseModel):
+    pending: int
+    delivering: int
+    succeeded: int
+    dead: int
+    held: int
+    total: int
+
+
+class LatencyMs(BaseModel):
+    p50: float | None
+    p95: float | None
+
+
+class EndpointStatsOut(BaseModel):
+    endpoint_id: str
+    since: datetime
+    until: datetime
+    deliveries: DeliveryCounts
+    attempts: int
+    success_rate: float | None = Field(description="share of attempts answered with 2xx")
+    latency_ms: LatencyMs

@@ -79,6 +79,15 @@ def foreign_requests(victim: dict[str, str]) -> list[Request]:
         ("GET", "/v1/dlq", f"/v1/dlq?tenant_id={tenant}", None),
         ("POST", "/v1/dlq/{delivery_id}/replay", f"/v1/dlq/{dead}/replay", None),
         ("DELETE", "/v1/dlq/{delivery_id}", f"/v1/dlq/{dead}", None),
+        ("POST", "/v1/dlq/replay", "/v1/dlq/replay", {"tenant_id": tenant}),
+        ("GET", "/v1/jobs/{job_id}", f"/v1/jobs/{victim['job']}", None),
+        ("GET", "/v1/endpoints/{endpoint_id}/stats", f"/v1/endpoints/{endpoint}/stats", None),
+        (
+            "POST",
+            "/v1/endpoints/{endpoint_id}/recover",
+            f"/v1/endpoints/{endpoint}/recover",
+            {"since": "2026-01-01T00:00:00Z"},
+        ),
     ]
 
 
@@ -94,6 +103,8 @@ async def snapshot(operator: httpx.AsyncClient, victim: dict[str, str]) -> list[
         f"/v1/deliveries?tenant_id={tenant}",
         f"/v1/attempts?tenant_id={tenant}",
         f"/v1/dlq?tenant_id={tenant}",
+        f"/v1/jobs/{victim['job']}",
+        f"/v1/endpoints/{endpoint}/stats?until=2100-01-01T00:00:00Z",
     ]
     return [(await operator.get(path)).json() for path in paths]
 
@@ -139,7 +150,9 @@ async def make_victim(
             {"id": deliveries[1]},
         )
     await engine.dispose()
+    job = await operator.post("/v1/dlq/replay", json={"tenant_id": tenant})
     return {
+        "job": job.json()["id"],
         "tenant": tenant,
         "key": key.json()["id"],
         "endpoint": endpoint.json()["id"],

@@ -1,21 +1,25 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
+from app.api.filters import Since, Until
 from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.endpoints import (
+    DeliveryCounts,
     EndpointCreate,
     EndpointOut,
+    EndpointStatsOut,
     EndpointUpdate,
+    LatencyMs,
     SecretOut,
     SecretRotate,
 )
 from app.schemas.events import EventAccepted
 from app.schemas.jobs import JobOut, RecoverRequest
-from app.services import endpoint_secrets, endpoints, events, jobs
+from app.services import endpoint_secrets, endpoints, events, jobs, stats
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -104,6 +108,31 @@ async def send_test_event(
         deliveries=accepted.deliveries,
         duplicate=accepted.duplicate,
         created_at=accepted.created_at,
+    )
+
+
+@router.get("/{endpoint_id}/stats")
+async def get_stats(
+    endpoint_id: EndpointId,
+    session: SessionDep,
+    principal: AuthDep,
+    since: Since = None,
+    until: Until = None,
+) -> EndpointStatsOut:
+    """Deliveries by status, attempt success rate and latency over a window (default 24 h)."""
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(hours=24)
+    figures = await stats.endpoint_stats(
+        session, principal=principal, endpoint_id=endpoint_id, since=since, until=until
+    )
+    return EndpointStatsOut(
+        endpoint_id=endpoint_id,
+        since=since,
+        until=until,
+        deliveries=DeliveryCounts(**figures.deliveries, total=sum(figures.deliveries.values())),
+        attempts=figures.attempts,
+        success_rate=figures.success_rate,
+        latency_ms=LatencyMs(p50=figures.latency_p50_ms, p95=figures.latency_p95_ms),
     )
 
 
