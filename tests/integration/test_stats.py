@@ -43,7 +43,8 @@ async def test_endpoint_stats_count_rate_and_latency(
                 text(
                     "INSERT INTO attempts (id, tenant_id, delivery_id, endpoint_id, number,"
                     " trigger, url, request_headers, response_status, duration_ms)"
-                    " SELECT :id, :tenant, id, CAST(:endpoint AS text), 1, 'scheduled', 'u', '{}', :code, :ms"
+                    " SELECT :id, :tenant, id, CAST(:endpoint AS text), 1, 'scheduled', 'u',"
+                    " '{}', :code, :ms"
                     " FROM deliveries WHERE endpoint_id = CAST(:endpoint AS text) LIMIT 1"
                 ),
                 {
