@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     request_timeout: Duration = timedelta(seconds=30)
     allow_cidrs: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)] = ()
     dlq_retention: Duration = timedelta(days=30)
+    retention: Duration = timedelta(days=30)
+    retention_interval: Duration = timedelta(minutes=5)
+    retention_batch: int = Field(default=1000, ge=1, le=100_000)
     operational_webhook_url: str | None = None
 
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)

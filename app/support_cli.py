@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +22,9 @@ from app.support_client import (
     FINISHED,
     ApiError,
     ApiUnreachable,
+    DeadReason,
+    DeliveryStatus,
+    ErrorClass,
     HeraldClient,
     Job,
     JsonObject,
@@ -44,29 +46,6 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(deliveries_app, name="deliveries")
     cli.add_typer(attempts_app, name="attempts")
     cli.add_typer(dlq_app, name="dlq")
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    delivering = "delivering"
-    succeeded = "succeeded"
-    dead = "dead"
-    held = "held"
-
-
-class DeadReason(StrEnum):
-    exhausted = "exhausted"
-    gone = "gone"
-    circuit_open = "circuit_open"
-
-
-class ErrorClass(StrEnum):
-    timeout = "timeout"
-    connect = "connect"
-    dns = "dns"
-    tls = "tls"
-    blocked = "blocked"
-    http_status = "http_status"
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -191,16 +170,16 @@ def _cell(value: Any) -> Text:
 
 
 def _list(
-    api_url: str,
-    key: str | None,
     path: str,
-    params: Params,
     columns: Sequence[Column],
-    *,
+    params: Params,
     limit: int | None,
     follow: bool,
     as_json: bool,
+    api_url: str,
+    key: str | None,
 ) -> None:
+    """Print one page (or, following cursors, every page) of a list route."""
     page_size = limit if limit is not None or not follow else MAX_PAGE_SIZE
     with _api(api_url, key) as client:
         items, more = client.collect(path, {**params, "limit": page_size}, follow=follow)
@@ -273,16 +252,7 @@ def list_events(
 ) -> None:
     """Events, newest first."""
     params = {"tenant_id": tenant, "type": event_type, "since": since, "until": until}
-    _list(
-        api_url,
-        key,
-        "/v1/events",
-        params,
-        EVENT_COLUMNS,
-        limit=limit,
-        follow=all_pages,
-        as_json=as_json,
-    )
+    _list("/v1/events", EVENT_COLUMNS, params, limit, all_pages, as_json, api_url, key)
 
 
 @deliveries_app.command("list")
@@ -310,16 +280,7 @@ def list_deliveries(
         "since": since,
         "until": until,
     }
-    _list(
-        api_url,
-        key,
-        "/v1/deliveries",
-        params,
-        DELIVERY_COLUMNS,
-        limit=limit,
-        follow=all_pages,
-        as_json=as_json,
-    )
+    _list("/v1/deliveries", DELIVERY_COLUMNS, params, limit, all_pages, as_json, api_url, key)
 
 
 @attempts_app.command("list")
@@ -349,16 +310,7 @@ def list_attempts(
         "since": since,
         "until": until,
     }
-    _list(
-        api_url,
-        key,
-        "/v1/attempts",
-        params,
-        ATTEMPT_COLUMNS,
-        limit=limit,
-        follow=all_pages,
-        as_json=as_json,
-    )
+    _list("/v1/attempts", ATTEMPT_COLUMNS, params, limit, all_pages, as_json, api_url, key)
 
 
 @dlq_app.command("list")
@@ -384,9 +336,7 @@ def list_dlq(
         "since": since,
         "until": until,
     }
-    _list(
-        api_url, key, "/v1/dlq", params, DLQ_COLUMNS, limit=limit, follow=all_pages, as_json=as_json
-    )
+    _list("/v1/dlq", DLQ_COLUMNS, params, limit, all_pages, as_json, api_url, key)
 
 
 @deliveries_app.command("show")

@@ -6,6 +6,7 @@ error (an RFC 9457 problem, usually), :class:`ApiUnreachable` when no answer cam
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from urllib.parse import quote
@@ -18,6 +19,29 @@ JsonObject = dict[str, Any]
 Params = Mapping[str, str | int | None]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed"})
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivering = "delivering"
+    succeeded = "succeeded"
+    dead = "dead"
+    held = "held"
+
+
+class DeadReason(StrEnum):
+    exhausted = "exhausted"
+    gone = "gone"
+    circuit_open = "circuit_open"
+
+
+class ErrorClass(StrEnum):
+    timeout = "timeout"
+    connect = "connect"
+    dns = "dns"
+    tls = "tls"
+    blocked = "blocked"
+    http_status = "http_status"
 
 
 class Job(TypedDict):

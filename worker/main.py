@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.signing_secrets import SecretBox
 from worker.dispatcher import Dispatcher
 from worker.jobs import JobRunner
+from worker.retention import RetentionLoop
 from worker.ssrf import AddressPolicy, guarded_connector
 
 log = logging.getLogger("herald.worker")
@@ -83,7 +84,16 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             batch_size=settings.job_batch,
             on_progress=dispatcher.wake,
         )
+        retention = RetentionLoop(
+            engine=engine,
+            interval=settings.retention_interval,
+            dlq_retention=settings.dlq_retention,
+            retention=settings.retention,
+            batch=settings.retention_batch,
+        )
         ctx.update(
+            retention=retention,
+            retention_task=asyncio.create_task(retention.run(), name="herald-retention"),
             pool=pool,
             http=http,
             engine=engine,
@@ -98,8 +108,9 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         dispatcher: Dispatcher | None = ctx.get("dispatcher")
         if dispatcher is not None:
             ctx["job_runner"].stop()
+            ctx["retention"].stop()
             dispatcher.stop()
-            await asyncio.gather(ctx["loop_task"], ctx["jobs_task"])
+            await asyncio.gather(ctx["loop_task"], ctx["jobs_task"], ctx["retention_task"])
             await ctx["http"].close()
             await ctx["pool"].close()
             await ctx["engine"].dispose()
