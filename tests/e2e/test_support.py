@@ -27,10 +27,12 @@ async def test_dead_letters_are_explained_and_replayed(
     assert why[0]["response_body"] == "schema mismatch in order.paid"
 
     # The customer fixed their endpoint (the script ran out: it answers 200 now).
-    for delivery in dlq:
-        replayed = await api.post(f"/v1/dlq/{delivery['id']}/replay")
-        assert replayed.status_code == 202, replayed.text
+    replay = await api.post("/v1/dlq/replay", json={"tenant_id": tenant, "reason": "exhausted"})
+    assert replay.status_code == 202, replay.text
+    assert replay.json()["total"] == EVENTS
     await wait_for_deliveries(api, event_ids)
+    job = (await api.get(f"/v1/jobs/{replay.json()['id']}")).json()
+    assert (job["status"], job["done"], job["failed"]) == ("succeeded", EVENTS, 0)
 
     assert (await api.get("/v1/dlq", params={"tenant_id": tenant})).json()["data"] == []
     log = (await api.get(f"/v1/deliveries/{dlq[0]['id']}")).json()["attempt_log"]
@@ -56,3 +58,22 @@ async def test_resend_of_a_delivered_event_sends_it_again(
     assert [a["trigger"] for a in log] == ["scheduled", "manual"]
     not_dead = await api.post(f"/v1/dlq/{delivery['id']}/replay")
     assert not_dead.status_code == 404
+
+
+async def test_single_replay_and_discard(
+    api: httpx.AsyncClient, receiver: Receiver, start_worker: WorkerFactory
+) -> None:
+    receiver.script("/once-broken", [always(410)])
+    endpoint = await make_endpoint(api, f"{receiver.url}/once-broken")
+    start_worker()
+    first, second = [await post_event(api, endpoint["tenant_id"], {"n": n}) for n in range(2)]
+    dead = await wait_for_deliveries(api, [first], statuses=frozenset({"dead", "held"}))
+    await api.patch(f"/v1/endpoints/{endpoint['id']}", json={"enabled": True})
+    [gone] = [d for d in dead if d["status"] == "dead"]
+
+    replayed = await api.post(f"/v1/dlq/{gone['id']}/replay")
+    assert replayed.status_code == 202
+    await wait_for_deliveries(api, [first, second])
+    log = (await api.get(f"/v1/deliveries/{gone['id']}")).json()["attempt_log"]
+    assert [a["trigger"] for a in log] == ["scheduled", "replay"]
+    assert [a["response_status"] for a in log] == [410, 200]
