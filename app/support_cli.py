@@ -128,7 +128,7 @@ def _when(value: Any) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _first_line(value: Any, width: int = 80) -> str:
@@ -153,10 +153,8 @@ def _result(attempt: JsonObject) -> str:
 Column = tuple[str, Callable[[JsonObject], Any]]
 
 
-def _table(
-    columns: Sequence[Column], rows: Sequence[JsonObject], title: str | None = None
-) -> Table:
-    table = Table(title=title, title_justify="left")
+def _table(columns: Sequence[Column], rows: Sequence[JsonObject]) -> Table:
+    table = Table()
     for name, _ in columns:
         table.add_column(name, no_wrap=True)
     for row in rows:
@@ -352,29 +350,25 @@ def show_delivery(
     if as_json:
         _print_json(delivery)
         return
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
     for label, value in [
         ("delivery", delivery["id"]),
         ("status", _status(delivery)),
         ("event", f"{delivery['event_id']} ({delivery.get('event_type')})"),
         ("endpoint", delivery["endpoint_id"]),
         ("tenant", delivery["tenant_id"]),
-        ("attempts", str(delivery["attempts"])),
+        ("attempts", delivery["attempts"]),
         ("next attempt", _when(delivery.get("next_attempt_at"))),
         ("dead at", _when(delivery.get("dead_at"))),
         ("created", _when(delivery.get("created_at"))),
     ]:
-        summary.add_row(label, Text(value))
-    console = _console()
-    console.print(summary)
+        typer.echo(f"{label + ':':<14}{value}")
     attempts: list[JsonObject] = delivery.get("attempt_log") or []
-    console.print()
+    typer.echo()
     if attempts:
-        console.print(_table(LOG_COLUMNS, attempts, title="Attempts"))
+        typer.echo("attempts, oldest first:")
+        _console().print(_table(LOG_COLUMNS, attempts))
     else:
-        console.print("no attempts yet")
+        typer.echo("no attempts yet")
 
 
 @deliveries_app.command("resend")

@@ -125,7 +125,9 @@ async def world(
         for offset, (name, (delivery, number, code, body_text, error, detail)) in enumerate(
             attempts.items()
         ):
-            attempt_ids[name] = new_id("att")
+            # Ids order the attempt log: a second apart, so they sort as written.
+            at = now + timedelta(seconds=offset)
+            attempt_ids[name] = new_id("att", at_ms=int(at.timestamp() * 1000))
             await connection.execute(
                 text(
                     "INSERT INTO attempts (id, tenant_id, delivery_id, endpoint_id, number,"
@@ -145,7 +147,7 @@ async def world(
                     "body": body_text,
                     "error": error,
                     "detail": detail,
-                    "at": now + timedelta(seconds=offset),
+                    "at": at,
                 },
             )
         for delivery, reason, count, dead_at in (
