@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
+from app.logs import configure_logging
 from app.settings import Settings
 from app.support_cli import register as register_support_commands
 
@@ -26,10 +27,7 @@ STATE_DIR = Path(".herald")
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
 
 
 @cli.command()
@@ -76,6 +74,7 @@ def api(
         port=settings.api_port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=None,  # the root logger set up by configure_logging, JSON or text
         access_log=False,
     )
 
@@ -88,6 +87,20 @@ def worker() -> None:
     settings = Settings()
     _logging(settings)
     run_worker(settings)
+
+
+@cli.command("worker-health")
+def worker_health(
+    max_age: Annotated[float, typer.Option(help="oldest acceptable heartbeat, seconds")] = 30,
+) -> None:
+    """Exit 0 if a worker of this queue recorded a heartbeat recently (for liveness probes)."""
+    from worker.health import heartbeat_problem
+
+    problem = heartbeat_problem(Settings(), max_age=max_age)
+    if problem is not None:
+        typer.echo(f"unhealthy: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo("worker healthy")
 
 
 @keys.command("create")

@@ -4,8 +4,10 @@ Settings are built once per process by its entry point and passed down explicitl
 nothing reads the environment at import time.
 """
 
+import tempfile
 from datetime import timedelta
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
     job_batch: int = Field(default=500, ge=1, le=10_000)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    worker_metrics_host: str = "127.0.0.1"
+    worker_heartbeat_file: Path = Path(tempfile.gettempdir()) / "herald-worker.heartbeat"
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns it off")
 
     @field_validator("allow_cidrs")
     @classmethod

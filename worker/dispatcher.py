@@ -21,6 +21,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from app import metrics
 from app.headers import redact
 from app.ids import new_id
 from app.settings import Settings
@@ -229,6 +230,7 @@ class Dispatcher:
         while True:
             try:
                 await self._record(batch)
+                _report(batch)
                 return
             except (OSError, asyncpg.PostgresError) as error:
                 # The requests went out; keep their results until PostgreSQL takes them.
@@ -304,3 +306,36 @@ def _attempt_columns(batch: list[Finished]) -> list[list[object]]:
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return columns
+
+
+OUTCOMES = {"succeeded": "succeeded", "pending": "retry", "dead": "dead"}
+
+
+def _report(batch: list[Finished]) -> None:
+    """Metrics and a log line per recorded attempt (failures at info, the rest at debug)."""
+    for item in batch:
+        row, outcome = item.claimed.row, item.result.outcome
+        metrics.attempts.labels(
+            outcome.error_class or "none", metrics.status_class(outcome.status)
+        ).inc()
+        metrics.attempt_duration.observe(item.result.duration_ms / 1000)
+        metrics.deliveries.labels(OUTCOMES[item.decision.status]).inc()
+        if item.decision.status == "succeeded":
+            metrics.end_to_end.observe((item.at - row["event_created_at"]).total_seconds())
+        level = logging.DEBUG if outcome.succeeded else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "attempt %s %s",
+                row["attempts"] + 1,
+                "succeeded" if outcome.succeeded else f"failed ({outcome.error_class})",
+                extra={
+                    "delivery_id": row["id"],
+                    "event_id": row["event_id"],
+                    "endpoint_id": row["endpoint_id"],
+                    "tenant_id": row["tenant_id"],
+                    "status": outcome.status,
+                    "duration_ms": item.result.duration_ms,
+                    "next": item.decision.status,
+                },
+            )

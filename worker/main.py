@@ -15,12 +15,14 @@ import asyncpg
 import uvloop
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
+from prometheus_client import start_http_server
 
 from app.db import asyncpg_dsn, create_engine, create_session_factory
 from app.queue import WAKE_JOB, wake_workers
 from app.settings import Settings
 from app.signing_secrets import SecretBox
 from worker.dispatcher import Dispatcher
+from worker.health import Heartbeat
 from worker.jobs import JobRunner
 from worker.retention import RetentionLoop
 from worker.ssrf import AddressPolicy, guarded_connector
@@ -54,6 +56,16 @@ def http_session(settings: Settings) -> aiohttp.ClientSession:
         auto_decompress=False,
         trust_env=False,
     )
+
+
+def serve_metrics(settings: Settings) -> None:
+    if not settings.worker_metrics_port:
+        return
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+    except OSError as error:
+        # Metrics are for watching; a busy port must not stop deliveries.
+        log.error("cannot serve metrics on port %s: %s", settings.worker_metrics_port, error)
 
 
 def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
@@ -91,7 +103,10 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             retention=settings.retention,
             batch=settings.retention_batch,
         )
+        heartbeat = Heartbeat(path=settings.worker_heartbeat_file, pool=pool, redis=ctx["redis"])
         ctx.update(
+            heartbeat=heartbeat,
+            heartbeat_task=asyncio.create_task(heartbeat.run(), name="herald-heartbeat"),
             retention=retention,
             retention_task=asyncio.create_task(retention.run(), name="herald-retention"),
             pool=pool,
@@ -102,6 +117,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             loop_task=asyncio.create_task(dispatcher.run(), name="herald-dispatcher"),
             jobs_task=asyncio.create_task(job_runner.run(), name="herald-jobs"),
         )
+        serve_metrics(settings)
         log.info("worker %s started", identity)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -109,8 +125,11 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         if dispatcher is not None:
             ctx["job_runner"].stop()
             ctx["retention"].stop()
+            ctx["heartbeat"].stop()
             dispatcher.stop()
-            await asyncio.gather(ctx["loop_task"], ctx["jobs_task"], ctx["retention_task"])
+            await asyncio.gather(
+                ctx["loop_task"], ctx["jobs_task"], ctx["retention_task"], ctx["heartbeat_task"]
+            )
             await ctx["http"].close()
             await ctx["pool"].close()
             await ctx["engine"].dispose()

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app import __version__
+from app.api.instrumentation import RequestMetrics
 from app.api.problems import (
     PROBLEM_RESPONSES,
     BodySizeLimit,
@@ -27,9 +28,11 @@ from app.api.routes import (
     events,
     health,
     jobs,
+    metrics,
     tenants,
 )
 from app.api.url_guard import NulInUrl
+from app.logs import configure_logging
 from app.settings import Settings
 
 log = logging.getLogger("herald.api")
@@ -61,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes + _ENVELOPE_ALLOWANCE)
     app.add_middleware(NulInUrl)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(RequestMetrics)
     for module in (
         health,
         tenants,
@@ -72,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         attempts,
         dlq,
         jobs,
+        metrics,
     ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
@@ -104,4 +109,6 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
 
 def app_from_environment() -> FastAPI:
     """Entry point for ``uvicorn --factory``: settings come from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    return create_app(settings)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.auth import Principal
 from app.catalog import EventTypeCatalog
 from app.errors import HeraldError, Invalid, NotFound
@@ -239,6 +240,7 @@ async def ingest_event(
         idempotency_key=idempotency_key,
         idempotency_window=idempotency_window,
     )
+    metrics.events_ingested.labels("true" if accepted.duplicate else "false").inc()
     if accepted.deliveries and not accepted.duplicate:
         await wake_workers()
     return accepted

@@ -4,10 +4,12 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -44,6 +46,11 @@ def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
             "HERALD_WORKER_LEASE": format_duration(settings.worker_lease),
             "HERALD_WORKER_IDLE_POLL": format_duration(settings.worker_idle_poll),
             "HERALD_WORKER_SHUTDOWN_GRACE": format_duration(settings.worker_shutdown_grace),
+            # Tests run several workers at once: no fixed metrics port, private heartbeats.
+            "HERALD_WORKER_METRICS_PORT": "0",
+            "HERALD_WORKER_HEARTBEAT_FILE": str(
+                Path(tempfile.gettempdir()) / f"herald-test-{os.getpid()}.heartbeat"
+            ),
         }
     )
     environment.update(overrides)
