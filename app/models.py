@@ -168,6 +168,8 @@ class Event(Base):
     caller_id: Mapped[str | None] = mapped_column(String(256))
     idempotency_key: Mapped[str | None] = mapped_column(String(256))
     delivery_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    # W3C traceparent of the ingest span, so attempts join the caller's trace.
+    trace_context: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    otel_enabled: bool = False
     worker_metrics_host: str = "127.0.0.1"
     worker_heartbeat_file: Path = Path(tempfile.gettempdir()) / "herald-worker.heartbeat"
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns it off")

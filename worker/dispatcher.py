@@ -20,12 +20,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 import orjson
+from opentelemetry.trace import SpanKind
 
 from app import metrics
 from app.headers import redact
 from app.ids import new_id
 from app.settings import Settings
 from app.signing_secrets import SecretBox
+from app.tracing import context_from, tracer
 from worker import sql
 from worker.retry import Decision, decide
 from worker.sender import AttemptResult, send
@@ -200,7 +202,21 @@ class Dispatcher:
             timestamp=int(time.time()),
             body=claimed.body,
         )
-        result = await send(self._http, url=row["url"], headers=headers, body=claimed.body)
+        with tracer.start_as_current_span(
+            "herald.attempt",
+            context=context_from(row["trace_context"]),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "herald.event_id": row["event_id"],
+                "herald.delivery_id": row["id"],
+                "herald.endpoint_id": row["endpoint_id"],
+                "herald.attempt": row["attempts"] + 1,
+            },
+        ) as span:
+            result = await send(self._http, url=row["url"], headers=headers, body=claimed.body)
+            span.set_attribute("herald.outcome", result.outcome.error_class or "success")
+            if result.outcome.status is not None:
+                span.set_attribute("http.response.status_code", result.outcome.status)
         now = datetime.now(UTC)
         decision = decide(
             result.outcome,

@@ -21,6 +21,7 @@ from app.db import asyncpg_dsn, create_engine, create_session_factory
 from app.queue import WAKE_JOB, wake_workers
 from app.settings import Settings
 from app.signing_secrets import SecretBox
+from app.tracing import configure_tracing
 from worker.dispatcher import Dispatcher
 from worker.health import Heartbeat
 from worker.jobs import JobRunner
@@ -150,5 +151,6 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
 
 
 def run_worker(settings: Settings) -> None:
+    configure_tracing(settings, service="herald-worker")
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     build_worker(settings).run()

@@ -25,7 +25,7 @@ WITH due AS (
 )
 SELECT c.id, c.event_id, c.endpoint_id, c.tenant_id, c.attempts, c.chain_attempts, c.trigger,
        e.type AS event_type, e.payload::text AS payload, e.created_at AS event_created_at,
-       ep.url, ep.headers::text AS headers
+       e.trace_context, ep.url, ep.headers::text AS headers
 FROM claimed AS c
 JOIN events AS e ON e.id = c.event_id
 JOIN endpoints AS ep ON ep.id = c.endpoint_id

@@ -34,6 +34,7 @@ from app.api.routes import (
 from app.api.url_guard import NulInUrl
 from app.logs import configure_logging
 from app.settings import Settings
+from app.tracing import configure_tracing
 
 log = logging.getLogger("herald.api")
 
@@ -111,4 +112,5 @@ def app_from_environment() -> FastAPI:
     """Entry point for ``uvicorn --factory``: settings come from the environment."""
     settings = Settings()
     configure_logging(level=settings.log_level, json_lines=settings.log_format == "json")
+    configure_tracing(settings, service="herald-api")
     return create_app(settings)

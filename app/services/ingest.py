@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+from opentelemetry.context import Context
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from app.payload_schemas import payload_problem
 from app.schemas.events import EventCreate
 from app.storable import document_problem
 from app.subscriptions import candidate_patterns
+from app.tracing import current_traceparent, tracer
 
 SUBSCRIBED_ENDPOINTS = text(
     """
@@ -39,8 +41,13 @@ SUBSCRIBED_ENDPOINTS = text(
 # concurrent duplicates the losers wait for the winner's commit and then insert nothing.
 INSERT_EVENT = text(
     """
-    INSERT INTO events (id, tenant_id, type, payload, caller_id, idempotency_key, delivery_count)
-    VALUES (:id, :tenant_id, :type, CAST(:payload AS jsonb), :caller_id, :idempotency_key, :count)
+    INSERT INTO events (
+        id, tenant_id, type, payload, caller_id, idempotency_key, delivery_count, trace_context
+    )
+    VALUES (
+        :id, :tenant_id, :type, CAST(:payload AS jsonb), :caller_id, :idempotency_key, :count,
+        :trace_context
+    )
     ON CONFLICT DO NOTHING
     RETURNING created_at
     """
@@ -147,6 +154,7 @@ async def record_event(
     caller_id: str | None = None,
     idempotency_key: str | None = None,
     idempotency_window: timedelta,
+    trace_context: str | None = None,
 ) -> Accepted:
     """Insert the event and its deliveries and commit; or answer the earlier duplicate."""
     keys = {"idempotency_key": idempotency_key, "caller_id": caller_id, "tenant_id": tenant_id}
@@ -160,6 +168,7 @@ async def record_event(
                     "type": event_type,
                     "payload": payload_json,
                     "count": len(endpoint_ids),
+                    "trace_context": trace_context,
                     **keys,
                 },
             )
@@ -210,6 +219,7 @@ async def ingest_event(
     strict_event_types: bool,
     idempotency_window: timedelta,
     wake_workers: Callable[[], Awaitable[None]],
+    trace_parent: Context | None = None,
 ) -> Accepted:
     """``wake_workers`` runs after the commit and must not raise (see app.queue.wake_quietly)."""
     tenant_id = principal.tenant_for(body.tenant_id)
@@ -217,29 +227,42 @@ async def ingest_event(
         raise Invalid("/tenant_id", "is required with an operator key")
     if (problem := document_problem(body.payload, "/payload")) is not None:
         raise Invalid(*problem)
-    payload_json = orjson.dumps(body.payload).decode()
-    if len(payload_json) > max_payload_bytes and len(payload_json.encode()) > max_payload_bytes:
-        raise PayloadTooLarge(len(payload_json.encode()), max_payload_bytes)
-    await _check_type(
-        session,
-        catalog=catalog,
-        event_type=body.type,
-        payload=body.payload,
-        strict=strict_event_types,
-    )
-    endpoint_ids = await matching_endpoints(
-        session, tenant_id=tenant_id, event_type=body.type, payload=body.payload
-    )
-    accepted = await record_event(
-        session,
-        tenant_id=tenant_id,
-        event_type=body.type,
-        payload_json=payload_json,
-        endpoint_ids=endpoint_ids,
-        caller_id=body.id,
-        idempotency_key=idempotency_key,
-        idempotency_window=idempotency_window,
-    )
+    payload = orjson.dumps(body.payload)
+    if len(payload) > max_payload_bytes:
+        raise PayloadTooLarge(len(payload), max_payload_bytes)
+    with tracer.start_as_current_span(
+        "herald.ingest",
+        context=trace_parent,
+        attributes={"herald.tenant_id": tenant_id, "herald.event_type": body.type},
+    ) as span:
+        await _check_type(
+            session,
+            catalog=catalog,
+            event_type=body.type,
+            payload=body.payload,
+            strict=strict_event_types,
+        )
+        endpoint_ids = await matching_endpoints(
+            session, tenant_id=tenant_id, event_type=body.type, payload=body.payload
+        )
+        accepted = await record_event(
+            session,
+            tenant_id=tenant_id,
+            event_type=body.type,
+            payload_json=payload.decode(),
+            endpoint_ids=endpoint_ids,
+            caller_id=body.id,
+            idempotency_key=idempotency_key,
+            idempotency_window=idempotency_window,
+            trace_context=current_traceparent(),
+        )
+        span.set_attributes(
+            {
+                "herald.event_id": accepted.id,
+                "herald.deliveries": accepted.deliveries,
+                "herald.duplicate": accepted.duplicate,
+            }
+        )
     metrics.events_ingested.labels("true" if accepted.duplicate else "false").inc()
     if accepted.deliveries and not accepted.duplicate:
         await wake_workers()

@@ -1,44 +1,24 @@
 """An in-process API server on a free loopback port, and HTTP clients for it."""
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-import uvicorn
 
 from app.api.main import create_app
 from app.settings import Settings
-from tests.support import OPERATOR_KEY
+from tests.support import OPERATOR_KEY, free_port, serving
+
+__all__ = ["free_port"]
 
 TenantFactory = Callable[..., Awaitable[dict[str, object]]]
 KeyFactory = Callable[[str], Awaitable[httpx.AsyncClient]]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 async def api_url(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:
-            if serving.done():
-                serving.result()
-            await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    async with serving(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture

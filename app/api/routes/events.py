@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, status
+from fastapi import APIRouter, Header, Path, Request, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import IdFilter, Since, TypeFilter, Until
@@ -17,6 +17,7 @@ from app.schemas.events import (
 from app.services import events, logs
 from app.services.ingest import ingest_event
 from app.services.logs import TimeRange
+from app.tracing import context_from_headers
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -33,6 +34,7 @@ IdempotencyKey = Annotated[
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def create_event(
     body: EventCreate,
+    request: Request,
     session: SessionDep,
     principal: AuthDep,
     resources: ResourcesDep,
@@ -50,6 +52,7 @@ async def create_event(
         strict_event_types=settings.strict_event_types,
         idempotency_window=settings.idempotency_window,
         wake_workers=lambda: wake_quietly(resources.redis),
+        trace_parent=context_from_headers(request.headers),
     )
     return EventAccepted(
         id=accepted.id,
