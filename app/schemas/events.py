@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models import Event
 from app.schemas.common import InputModel, StorableText, TenantRef
@@ -20,6 +20,10 @@ class EventCreate(InputModel):
 
 
 class EventAccepted(BaseModel):
+    """Built from ``app.services.ingest.Accepted`` (same fields)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     tenant_id: str
     type: str

@@ -5,7 +5,6 @@ ordered by delivery id. Each batch restarts its deliveries and advances the job'
 in one transaction, so a job resumed after a crash never restarts a delivery twice.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,18 +16,8 @@ from app.errors import Invalid, NotFound
 from app.ids import lower_bound_id, new_id
 from app.models import Delivery, Job
 from app.services.endpoints import get_endpoint
-from app.services.redelivery import restart_many
+from app.services.redelivery import DlqFilter, restart_many
 from app.services.tenants import get_tenant
-
-
-@dataclass(frozen=True)
-class ReplayFilter:
-    tenant_id: str | None = None
-    endpoint_id: str | None = None
-    event_type: str | None = None
-    reason: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -92,7 +81,7 @@ async def _create(
 
 
 async def create_dlq_replay(
-    session: AsyncSession, *, principal: Principal, where: ReplayFilter
+    session: AsyncSession, *, principal: Principal, where: DlqFilter
 ) -> Job:
     tenant_id = principal.tenant_for(where.tenant_id)
     if tenant_id is not None:

@@ -9,7 +9,6 @@ from app.schemas.common import ListResponse
 from app.schemas.deliveries import DeliveryOut
 from app.schemas.jobs import JobOut, ReplayRequest
 from app.services import jobs, redelivery
-from app.services.jobs import ReplayFilter
 from app.services.redelivery import DlqFilter
 
 router = APIRouter(prefix="/v1/dlq", tags=["dlq"])
@@ -50,7 +49,7 @@ async def replay_many(
     job = await jobs.create_dlq_replay(
         session,
         principal=principal,
-        where=ReplayFilter(
+        where=DlqFilter(
             body.tenant_id, body.endpoint_id, body.type, body.reason, body.since, body.until
         ),
     )

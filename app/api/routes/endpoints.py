@@ -101,14 +101,7 @@ async def send_test_event(
         idempotency_window=resources.settings.idempotency_window,
     )
     await wake_quietly(resources.redis)
-    return EventAccepted(
-        id=accepted.id,
-        tenant_id=accepted.tenant_id,
-        type=accepted.type,
-        deliveries=accepted.deliveries,
-        duplicate=accepted.duplicate,
-        created_at=accepted.created_at,
-    )
+    return EventAccepted.model_validate(accepted)
 
 
 @router.get("/{endpoint_id}/stats")

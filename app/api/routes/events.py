@@ -54,14 +54,7 @@ async def create_event(
         wake_workers=lambda: wake_quietly(resources.redis),
         trace_parent=context_from_headers(request.headers),
     )
-    return EventAccepted(
-        id=accepted.id,
-        tenant_id=accepted.tenant_id,
-        type=accepted.type,
-        deliveries=accepted.deliveries,
-        duplicate=accepted.duplicate,
-        created_at=accepted.created_at,
-    )
+    return EventAccepted.model_validate(accepted)
 
 
 @router.get("")
