@@ -48,6 +48,11 @@ due_oldest_age = Gauge(
 )
 dlq_size = Gauge("herald_dlq_size", "Dead deliveries in the DLQ.")
 circuits_open = Gauge("herald_circuits_open", "Endpoints whose circuit is open.")
+# Counted by the per-endpoint rate limiter; exported from the start so dashboards and alerts
+# can be built before an endpoint is ever limited.
+rate_limited_waits = Counter(
+    "herald_rate_limited_waits", "Deliveries that waited for their endpoint's rate limit."
+)
 
 
 def status_class(status: int | None) -> str:
