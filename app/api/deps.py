@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.resources import Resources
 from app.auth import Principal, authenticate
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.signing_secrets import SecretBox
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies are coroutines on purpose: FastAPI runs plain functions in a thread pool,
+# a hop per request that costs more than the lookup itself.
+async def get_resources(request: Request) -> Resources:
     return cast(Resources, request.state.resources)
 
 
@@ -26,13 +27,6 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-def get_secret_box(resources: ResourcesDep) -> SecretBox:
-    return resources.secret_box
-
-
-SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 
 
 _bearer = HTTPBearer(auto_error=False, description="an operator or tenant API key")

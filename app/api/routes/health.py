@@ -1,3 +1,4 @@
+import functools
 from typing import Any
 
 from alembic.script import ScriptDirectory
@@ -11,6 +12,7 @@ from app.db import alembic_config
 router = APIRouter(tags=["health"])
 
 
+@functools.cache
 def migration_head() -> str | None:
     config = alembic_config("")
     return ScriptDirectory.from_config(config).get_current_head()
