@@ -26,7 +26,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.effective_database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request): a connection broken by a
+        # PostgreSQL restart fails one request and is replaced, and recycling bounds its age.
+        pool_recycle=1800,
     )
 
 

@@ -37,19 +37,30 @@ SUBSCRIBED_ENDPOINTS = text(
     """
 )
 
-# ON CONFLICT without a target covers both idempotency indexes (key and caller id); under
-# concurrent duplicates the losers wait for the winner's commit and then insert nothing.
+# One statement records the event and fans it out. ON CONFLICT without a target covers both
+# idempotency indexes (key and caller id); under concurrent duplicates the losers wait for the
+# winner's commit and then insert nothing: no event row, so no delivery rows either.
 INSERT_EVENT = text(
     """
-    INSERT INTO events (
-        id, tenant_id, type, payload, caller_id, idempotency_key, delivery_count, trace_context
+    WITH event AS (
+        INSERT INTO events (
+            id, tenant_id, type, payload, caller_id, idempotency_key, delivery_count,
+            trace_context
+        )
+        VALUES (
+            :id, :tenant_id, :type, CAST(:payload AS jsonb), :caller_id, :idempotency_key,
+            :count, :trace_context
+        )
+        ON CONFLICT DO NOTHING
+        RETURNING id, created_at
+    ), fanned_out AS (
+        INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type)
+        SELECT fan.delivery_id, :tenant_id, event.id, fan.endpoint_id, :type
+        FROM event,
+             unnest(CAST(:delivery_ids AS text[]), CAST(:endpoint_ids AS text[]))
+                 AS fan(delivery_id, endpoint_id)
     )
-    VALUES (
-        :id, :tenant_id, :type, CAST(:payload AS jsonb), :caller_id, :idempotency_key, :count,
-        :trace_context
-    )
-    ON CONFLICT DO NOTHING
-    RETURNING created_at
+    SELECT created_at FROM event
     """
 )
 
@@ -73,15 +84,6 @@ FORGET_KEYS = text(
                                THEN NULL ELSE idempotency_key END,
         caller_id = CASE WHEN caller_id = CAST(:caller_id AS text) THEN NULL ELSE caller_id END
     WHERE id = :id
-    """
-)
-
-INSERT_DELIVERIES = text(
-    """
-    INSERT INTO deliveries (id, tenant_id, event_id, endpoint_id, event_type)
-    SELECT delivery_id, :tenant_id, :event_id, endpoint_id, :event_type
-    FROM unnest(CAST(:delivery_ids AS text[]), CAST(:endpoint_ids AS text[]))
-        AS d(delivery_id, endpoint_id)
     """
 )
 
@@ -169,6 +171,8 @@ async def record_event(
                     "payload": payload_json,
                     "count": len(endpoint_ids),
                     "trace_context": trace_context,
+                    "delivery_ids": [new_id("dlv") for _ in endpoint_ids],
+                    "endpoint_ids": endpoint_ids,
                     **keys,
                 },
             )
@@ -193,17 +197,6 @@ async def record_event(
         await session.execute(FORGET_KEYS, {**keys, "id": earlier.id})
     else:
         raise HeraldError("the event could not be recorded; retry", 409, "Conflict", "conflict")
-    if endpoint_ids:
-        await session.execute(
-            INSERT_DELIVERIES,
-            {
-                "tenant_id": tenant_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "delivery_ids": [new_id("dlv") for _ in endpoint_ids],
-                "endpoint_ids": endpoint_ids,
-            },
-        )
     await session.commit()
     return Accepted(event_id, tenant_id, event_type, len(endpoint_ids), False, created_at)
 
