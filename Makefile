@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test test-fast lint format clean
+.PHONY: install run test test-fast lint format clean bench bench-quick
 
 install: $(VENV)/.installed
 
@@ -18,9 +18,9 @@ run: install
 	$(BIN)/herald dev
 
 lint: install
-	$(BIN)/ruff check app worker tests alembic
-	$(BIN)/ruff format --check app worker tests alembic
-	$(BIN)/mypy --strict app worker tests
+	$(BIN)/ruff check app worker tests alembic bench
+	$(BIN)/ruff format --check app worker tests alembic bench
+	$(BIN)/mypy --strict app worker tests bench
 
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
@@ -29,8 +29,16 @@ test-fast: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/unit tests/integration
 
 format: install
-	$(BIN)/ruff check --fix app worker tests alembic
-	$(BIN)/ruff format app worker tests alembic
+	$(BIN)/ruff check --fix app worker tests alembic bench
+	$(BIN)/ruff format app worker tests alembic bench
+
+# The PRODUCT.md §9 scenarios beside a bare-aiohttp ceiling measured in the same run.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Backlog throughput and latency at 200/s in under a minute; ends with the ratio lines.
+bench-quick: install
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .herald .mypy_cache .ruff_cache .pytest_cache

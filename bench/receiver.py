@@ -36,9 +36,7 @@ _OK_CLOSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
     b"Connection: close\r\n\r\nok"
 )
-_LENGTH_REQUIRED = (
-    b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-)
+_LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
@@ -207,8 +205,9 @@ async def serve(host: str, port: int, slow_delay: float) -> None:
         loop.add_signal_handler(signum, stopped.set)
     sys.stdout.write(json.dumps({"port": listener.getsockname()[1]}) + "\n")
     sys.stdout.flush()
-    async with server:
-        await stopped.wait()
+    await stopped.wait()
+    # Stop at once: open keep-alive connections close with the loop, nobody waits for them.
+    server.close()
 
 
 def main() -> None:

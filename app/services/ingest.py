@@ -5,7 +5,7 @@ after that commit; waking the workers comes after, and losing that wake-up only 
 """
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -211,10 +211,10 @@ async def ingest_event(
     max_payload_bytes: int,
     strict_event_types: bool,
     idempotency_window: timedelta,
-    wake_workers: Callable[[], Awaitable[None]],
+    wake_workers: Callable[[], None],
     trace_parent: Context | None = None,
 ) -> Accepted:
-    """``wake_workers`` runs after the commit and must not raise (see app.queue.wake_quietly)."""
+    """``wake_workers`` runs after the commit; it must not block or raise (app.queue.Waker)."""
     tenant_id = principal.tenant_for(body.tenant_id)
     if tenant_id is None:
         raise Invalid("/tenant_id", "is required with an operator key")
@@ -258,5 +258,5 @@ async def ingest_event(
         )
     metrics.events_ingested.labels("true" if accepted.duplicate else "false").inc()
     if accepted.deliveries and not accepted.duplicate:
-        await wake_workers()
+        wake_workers()
     return accepted

@@ -4,7 +4,6 @@ from fastapi import APIRouter, Path, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import IdFilter, Since, StatusFilter, TypeFilter, Until
-from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.deliveries import AttemptOut, DeliveryOut, DeliveryWithAttempts
 from app.services import events, logs, redelivery
@@ -67,5 +66,5 @@ async def resend_delivery(
     delivery = await redelivery.restart(
         session, principal=principal, delivery_id=delivery_id, trigger="manual", only_dead=False
     )
-    await wake_quietly(resources.redis)
+    resources.waker.wake()
     return DeliveryOut.of(delivery)

@@ -4,7 +4,6 @@ from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import IdFilter, Since, TypeFilter, Until
-from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.deliveries import DeliveryOut
 from app.schemas.jobs import JobOut, ReplayRequest
@@ -53,7 +52,7 @@ async def replay_many(
             body.tenant_id, body.endpoint_id, body.type, body.reason, body.since, body.until
         ),
     )
-    await wake_quietly(resources.redis)
+    resources.waker.wake()
     return JobOut.of(job)
 
 
@@ -65,7 +64,7 @@ async def replay_one(
     delivery = await redelivery.restart(
         session, principal=principal, delivery_id=delivery_id, trigger="replay", only_dead=True
     )
-    await wake_quietly(resources.redis)
+    resources.waker.wake()
     return DeliveryOut.of(delivery)
 
 

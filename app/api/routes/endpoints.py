@@ -5,7 +5,6 @@ from fastapi import APIRouter, Path, Query, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import Since, Until
-from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.endpoints import (
     DeliveryCounts,
@@ -100,7 +99,7 @@ async def send_test_event(
         endpoint_id=endpoint_id,
         idempotency_window=resources.settings.idempotency_window,
     )
-    await wake_quietly(resources.redis)
+    resources.waker.wake()
     return EventAccepted.model_validate(accepted)
 
 
@@ -141,7 +140,7 @@ async def recover(
     job = await jobs.create_recover(
         session, principal=principal, endpoint_id=endpoint_id, since=body.since, until=body.until
     )
-    await wake_quietly(resources.redis)
+    resources.waker.wake()
     return JobOut.of(job)
 
 

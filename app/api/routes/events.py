@@ -4,7 +4,6 @@ from fastapi import APIRouter, Header, Path, Request, status
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import IdFilter, Since, TypeFilter, Until
-from app.queue import wake_quietly
 from app.schemas.common import ListResponse
 from app.schemas.deliveries import shown_status
 from app.schemas.events import (
@@ -51,7 +50,7 @@ async def create_event(
         max_payload_bytes=settings.max_payload_bytes,
         strict_event_types=settings.strict_event_types,
         idempotency_window=settings.idempotency_window,
-        wake_workers=lambda: wake_quietly(resources.redis),
+        wake_workers=resources.waker.wake,
         trace_parent=context_from_headers(request.headers),
     )
     return EventAccepted.model_validate(accepted)
