@@ -33,6 +33,13 @@ def configure_tracing(settings: Settings, *, service: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+def recording() -> bool:
+    """Whether spans go anywhere: without a configured provider, hot paths skip them."""
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+
+
 def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from app.headers import redact
 from app.ids import new_id
 from app.settings import Settings
 from app.signing_secrets import SecretBox
-from app.tracing import context_from, tracer
+from app.tracing import context_from, recording, tracer
 from worker import sql
 from worker.retry import Decision, decide
 from worker.sender import AttemptResult, send
@@ -202,6 +203,23 @@ class Dispatcher:
             timestamp=int(time.time()),
             body=claimed.body,
         )
+        if recording():
+            result = await self._send_traced(claimed, headers)
+        else:
+            result = await send(self._http, url=row["url"], headers=headers, body=claimed.body)
+        now = datetime.now(UTC)
+        decision = decide(
+            result.outcome,
+            attempts_made=row["chain_attempts"] + 1,
+            schedule=self._settings.retry_schedule,
+            now=now,
+        )
+        self._finished.append(Finished(claimed, headers, result, decision, now))
+        self._finished_ready.set()
+
+    async def _send_traced(self, claimed: Claimed, headers: dict[str, str]) -> AttemptResult:
+        """The attempt as a child span of the event's ingest span, in the caller's trace."""
+        row = claimed.row
         with tracer.start_as_current_span(
             "herald.attempt",
             context=context_from(row["trace_context"]),
@@ -217,15 +235,7 @@ class Dispatcher:
             span.set_attribute("herald.outcome", result.outcome.error_class or "success")
             if result.outcome.status is not None:
                 span.set_attribute("http.response.status_code", result.outcome.status)
-        now = datetime.now(UTC)
-        decision = decide(
-            result.outcome,
-            attempts_made=row["chain_attempts"] + 1,
-            schedule=self._settings.retry_schedule,
-            now=now,
-        )
-        self._finished.append(Finished(claimed, headers, result, decision, now))
-        self._finished_ready.set()
+            return result
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
@@ -329,13 +339,13 @@ OUTCOMES = {"succeeded": "succeeded", "pending": "retry", "dead": "dead"}
 
 def _report(batch: list[Finished]) -> None:
     """Metrics and a log line per recorded attempt (failures at info, the rest at debug)."""
+    attempt_counts: Counter[tuple[str, str]] = Counter()
+    outcome_counts: Counter[str] = Counter()
     for item in batch:
         row, outcome = item.claimed.row, item.result.outcome
-        metrics.attempts.labels(
-            outcome.error_class or "none", metrics.status_class(outcome.status)
-        ).inc()
+        attempt_counts[outcome.error_class or "none", metrics.status_class(outcome.status)] += 1
+        outcome_counts[OUTCOMES[item.decision.status]] += 1
         metrics.attempt_duration.observe(item.result.duration_ms / 1000)
-        metrics.deliveries.labels(OUTCOMES[item.decision.status]).inc()
         if item.decision.status == "succeeded":
             metrics.end_to_end.observe((item.at - row["event_created_at"]).total_seconds())
         level = logging.DEBUG if outcome.succeeded else logging.INFO
@@ -355,3 +365,7 @@ def _report(batch: list[Finished]) -> None:
                     "next": item.decision.status,
                 },
             )
+    for (error_class, status_class), count in attempt_counts.items():
+        metrics.attempts.labels(error_class, status_class).inc(count)
+    for outcome_name, count in outcome_counts.items():
+        metrics.deliveries.labels(outcome_name).inc(count)
