@@ -146,6 +146,9 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         poll_delay=settings.worker_poll_delay.total_seconds(),
         health_check_interval=10,
         handle_signals=True,
+        # On SIGTERM let a running wake-up job finish instead of cancelling it: arq's close()
+        # re-raises a cancelled job, which would skip on_shutdown (our drain) and exit 1.
+        job_completion_wait=5,
         keep_result=0,
     )
 
