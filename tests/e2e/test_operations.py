@@ -6,9 +6,11 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.db import asyncpg_dsn
 from app.settings import Settings
 from tests.e2e.conftest import (
     RunningApi,
@@ -21,6 +23,19 @@ from tests.e2e.conftest import (
 )
 from tests.integration.conftest import free_port
 from tests.receivers import Receiver, always
+
+
+async def quiesce(settings: Settings) -> None:
+    """Counters are per process: park what earlier tests left due, so only this test counts.
+
+    Tests in one xdist process run one after another on their own database, so nothing else
+    is using those endpoints any more.
+    """
+    connection = await asyncpg.connect(asyncpg_dsn(settings.effective_database_url))
+    try:
+        await connection.execute("UPDATE endpoints SET enabled = false WHERE enabled")
+    finally:
+        await connection.close()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -54,7 +69,9 @@ async def test_metrics_move_with_deliveries(
     api_process: RunningApi,
     receiver: Receiver,
     start_worker: WorkerFactory,
+    settings: Settings,
 ) -> None:
+    await quiesce(settings)
     port = free_port()
     start_worker(HERALD_WORKER_METRICS_PORT=str(port))
     worker_metrics = f"http://127.0.0.1:{port}/metrics"
