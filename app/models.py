@@ -29,11 +29,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# A delivery in flight is stored as "pending" with a live lease and shown as "delivering";
-# taking the lease touches no indexed column, so PostgreSQL can do it as a HOT update.
-DELIVERY_STATUSES = ("pending", "succeeded", "dead", "held")
-CIRCUIT_STATES = ("closed", "open", "half_open")
-
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -174,6 +169,12 @@ class Event(Base):
 
 
 class Delivery(Base):
+    """One event to one endpoint.
+
+    A delivery in flight is stored as "pending" with a live lease and shown as "delivering":
+    taking the lease touches no indexed column, so PostgreSQL can do it as a HOT update.
+    """
+
     __tablename__ = "deliveries"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'dead', 'held')", name="status"),

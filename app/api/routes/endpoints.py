@@ -34,7 +34,7 @@ async def create_endpoint(
         principal=principal,
         body=body,
         secret_box=resources.secret_box,
-        https_only=resources.settings.env == "production",
+        https_only=resources.settings.https_only,
     )
     return EndpointOut.of(endpoint)
 
@@ -78,7 +78,7 @@ async def update_endpoint(
         principal=principal,
         endpoint_id=endpoint_id,
         body=body,
-        https_only=resources.settings.env == "production",
+        https_only=resources.settings.https_only,
     )
     return EndpointOut.of(endpoint)
 
