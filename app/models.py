@@ -91,6 +91,12 @@ class Endpoint(Base):
     __table_args__ = (
         CheckConstraint("circuit_state IN ('closed', 'open', 'half_open')", name="circuit_state"),
         Index(None, "tenant_id", "id"),
+        # The workers' circuit keeper: endpoints whose circuit is not closed.
+        Index(
+            "ix_endpoints_circuit",
+            "circuit_next_probe_at",
+            postgresql_where=text("circuit_state <> 'closed'"),
+        ),
         # Fan-out selects enabled endpoints whose patterns overlap the event's candidates.
         Index(
             "ix_endpoints_subscriptions",
@@ -116,6 +122,8 @@ class Endpoint(Base):
     circuit_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     circuit_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     circuit_next_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Failed probes since the circuit opened; each doubles the cool-down (up to the cap).
+    circuit_reopens: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -181,11 +189,19 @@ class Delivery(Base):
         Index(None, "tenant_id", "id"),
         Index(None, "endpoint_id", "id"),
         Index(None, "event_id"),
-        # The sweeper's and the claim loop's view: only rows that still need work.
+        # The claim loop's view: only rows that may be sent. Held rows stay out of it, so a
+        # backlog held for an open circuit costs the claim nothing.
         Index(
             "ix_deliveries_due",
             "next_attempt_at",
-            postgresql_where=text("status IN ('pending', 'held')"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # Held rows by endpoint in due order: released, probed and expired per endpoint.
+        Index(
+            "ix_deliveries_held",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'held'"),
         ),
         Index(
             "ix_deliveries_dead",

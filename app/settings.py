@@ -9,11 +9,13 @@ from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.durations import parse_duration, parse_schedule
+from app.signing_secrets import secret_problem
 
 DEVELOPMENT_SECRET_KEY = "herald-development-secret-key-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/herald"
@@ -64,6 +66,24 @@ class Settings(BaseSettings):
     retention_interval: Duration = timedelta(minutes=5)
     retention_batch: int = Field(default=1000, ge=1, le=100_000)
     operational_webhook_url: str | None = None
+    operational_webhook_secret: SecretStr | None = None
+
+    # Circuit breaker defaults; an endpoint's ``circuit_breaker`` overrides each of them.
+    circuit_enabled: bool = True
+    circuit_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+    circuit_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    circuit_window: Duration = timedelta(seconds=60)
+    circuit_min_requests: int = Field(default=10, ge=1)
+    circuit_cooldown: Duration = timedelta(seconds=30)
+    circuit_max_cooldown: Duration = timedelta(minutes=10)
+    circuit_hold_limit: Duration = timedelta(hours=24)
+    circuit_disable_limit: Duration = timedelta(days=5)
+    # Requests in flight to one endpoint across all workers, so one slow receiver cannot
+    # take every worker's slots.
+    endpoint_max_in_flight: int = Field(default=20, ge=1, le=10_000)
+    # How far ahead of its steady rate a rate-limited endpoint may be sent to: a limit of
+    # 100/s with 100 ms allows bursts of 10.
+    rate_limit_burst: Duration = timedelta(milliseconds=100)
 
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     secret_rotation_grace: Duration = timedelta(hours=24)
@@ -92,12 +112,32 @@ class Settings(BaseSettings):
             ip_network(cidr, strict=True)
         return cidrs
 
+    @field_validator("operational_webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("must be an http or https URL")
+        return url
+
+    @field_validator("operational_webhook_secret")
+    @classmethod
+    def _signing_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and (problem := secret_problem(secret.get_secret_value())):
+            raise ValueError(problem)
+        return secret
+
     @field_validator("retry_schedule")
     @classmethod
     def _positive_steps(cls, schedule: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
         if any(step.total_seconds() <= 0 for step in schedule):
             raise ValueError("every retry delay must be positive")
         return schedule
+
+    @model_validator(mode="after")
+    def _cooldown_cap_not_below_cooldown(self) -> Self:
+        if self.circuit_max_cooldown < self.circuit_cooldown:
+            raise ValueError("HERALD_CIRCUIT_MAX_COOLDOWN must not be less than the cooldown")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_a_request(self) -> Self:

@@ -60,5 +60,7 @@ def settings(database_url: str, services: ResolvedServices) -> Settings:
         worker_lease="4s",
         worker_idle_poll="0.2s",
         worker_shutdown_grace="2s",
+        circuit_cooldown="0.5s",
+        circuit_max_cooldown="2s",
         db_pool_size=5,
     )

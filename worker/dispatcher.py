@@ -23,13 +23,16 @@ import asyncpg
 import orjson
 from opentelemetry.trace import SpanKind
 
-from app import metrics
+from app import endpoint_state, metrics, operational
 from app.headers import redact
 from app.ids import new_id
+from app.operational import Notification, dead_lettered, endpoint_notification
 from app.settings import Settings
 from app.signing_secrets import SecretBox
 from app.tracing import context_from, recording, tracer
-from worker import sql
+from worker import circuits, sql
+from worker.claim import Claimer
+from worker.limits import Limits
 from worker.retry import Decision, decide
 from worker.sender import AttemptResult, send
 from worker.signing import envelope, request_headers
@@ -71,15 +74,25 @@ class Dispatcher:
         pool: asyncpg.Pool,
         http: aiohttp.ClientSession,
         secret_box: SecretBox,
+        limits: Limits,
         worker_id: str,
         recruit_peer: Callable[[], Coroutine[Any, Any, None]],
+        on_held: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._http = http
         self._secret_box = secret_box
+        self._limits = limits
+        self._claimer = Claimer(
+            pool=pool,
+            limits=limits,
+            lease=settings.worker_lease,
+            max_slot_wait=settings.request_timeout,
+        )
         self._worker_id = worker_id
         self._recruit_peer = recruit_peer
+        self._on_held = on_held
         self._leases = (f"{worker_id}:{n}" for n in itertools.count())
         self._in_flight: dict[asyncio.Task[None], Claimed] = {}
         self._finished: list[Finished] = []
@@ -121,7 +134,7 @@ class Dispatcher:
                 continue
             self._woken.clear()
             try:
-                claimed = await self._claim(min(free, batch))
+                claimed, candidates = await self._claim(min(free, batch))
             except (OSError, asyncpg.PostgresError) as error:
                 log.warning("claiming failed, retrying: %s", error)
                 await self._sleep(self._settings.worker_idle_poll.total_seconds())
@@ -130,17 +143,21 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight[task] = item
                 task.add_done_callback(self._on_done)
-            if claimed and len(claimed) == min(free, batch):
+            if candidates == min(free, batch):
                 self._recruit()
-            elif not claimed:
+            elif not candidates:
                 await self._sleep(await self._seconds_until_due())
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _claim(self, limit: int) -> tuple[list[Claimed], int]:
+        """The deliveries to send now, and how many due rows the claim moved on in all."""
         lease = next(self._leases)
+        claim = await self._claimer.claim(limit, lease=lease)
+        if len(claim.rows) < claim.candidates:
+            self._on_held()
+        rows = claim.rows
+        if not rows:
+            return [], claim.candidates
         async with self._pool.acquire() as connection:
-            rows = await connection.fetch(sql.CLAIM_DUE, limit, lease, self._settings.worker_lease)
-            if not rows:
-                return []
             endpoint_ids = list({row["endpoint_id"] for row in rows})
             sealed = await connection.fetch(sql.ACTIVE_SECRETS, endpoint_ids)
         secrets: dict[str, list[str]] = {}
@@ -167,7 +184,7 @@ class Dispatcher:
                 custom = headers[row["endpoint_id"]] = orjson.loads(row["headers"])
             endpoint_secrets = tuple(secrets.get(row["endpoint_id"], ()))
             claimed.append(Claimed(lease, row, endpoint_secrets, body, custom))
-        return claimed
+        return claimed, claim.candidates
 
     async def _seconds_until_due(self) -> float:
         idle = self._settings.worker_idle_poll.total_seconds()
@@ -253,11 +270,11 @@ class Dispatcher:
         if not self._finished:
             return
         batch, self._finished = self._finished, []
+        results = [circuits.Result(f.claimed.row, f.result.outcome.succeeded) for f in batch]
         while True:
             try:
-                await self._record(batch)
-                _report(batch)
-                return
+                closed = await self._record(batch, results)
+                break
             except (OSError, asyncpg.PostgresError) as error:
                 # The requests went out; keep their results until PostgreSQL takes them.
                 log.warning("recording %d attempts failed, retrying: %s", len(batch), error)
@@ -267,24 +284,68 @@ class Dispatcher:
                 # fall due again when the lease ends, so they are sent again, not lost.
                 log.exception("could not record %d attempts; they will be retried", len(batch))
                 return
+        _report(batch)
+        try:
+            await self._limits.forget_outcomes(closed)
+            await self._count(results)
+        except (OSError, asyncpg.PostgresError) as error:
+            # Only the breaker's bookkeeping is lost: the next failures count again.
+            log.warning("could not update circuits: %s", error)
 
-    async def _record(self, batch: list[Finished]) -> None:
+    async def _record(self, batch: list[Finished], results: list[circuits.Result]) -> list[str]:
+        """Attempts, delivery transitions and probe verdicts in one transaction.
+
+        Returns the endpoints whose circuit a probe closed.
+        """
         attempts = _attempt_columns(batch)
         gone = sorted({f.claimed.row["endpoint_id"] for f in batch if f.decision.disable_endpoint})
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 sql.RECORD_ATTEMPTS, *attempts[:14], self._worker_id, attempts[14]
             )
-            await connection.execute(
-                sql.FINISH_DELIVERIES,
-                [f.claimed.row["id"] for f in batch],
-                [f.claimed.lease for f in batch],
-                [f.decision.status for f in batch],
-                [f.decision.next_attempt_at for f in batch],
-                [f.decision.dead_reason for f in batch],
-            )
+            moved = {
+                row["id"]
+                for row in await connection.fetch(
+                    sql.FINISH_DELIVERIES,
+                    [f.claimed.row["id"] for f in batch],
+                    [f.claimed.lease for f in batch],
+                    [f.decision.status for f in batch],
+                    [f.decision.next_attempt_at for f in batch],
+                    [f.decision.dead_reason for f in batch],
+                )
+            }
+            # A delivery whose lease was taken over is the new holder's to report.
+            notifications: list[Notification] = [
+                dead_lettered(_subject(f), reason=f.decision.dead_reason or "exhausted")
+                for f in batch
+                if f.decision.status == "dead" and f.claimed.row["id"] in moved
+            ]
             if gone:
-                await connection.execute(sql.DISABLE_ENDPOINTS, gone, "gone")
+                disabled = await connection.fetch(endpoint_state.DISABLE, gone, "gone")
+                notifications += [
+                    endpoint_notification("endpoint.disabled", row, reason="gone")
+                    for row in disabled
+                ]
+            closed, closing = await circuits.settle_probes(
+                connection, [r for r in results if r.row["id"] in moved], self._settings
+            )
+            notifications += closing
+            await operational.record(connection, notifications, settings=self._settings)
+        return closed
+
+    async def _count(self, results: list[circuits.Result]) -> None:
+        """Count outcomes for the breakers (and free in-flight slots); open what tripped."""
+        outcomes = circuits.count_outcomes(results, self._settings)
+        counted = await self._limits.settle(outcomes)
+        if not counted:
+            return
+        shown = {r.row["endpoint_id"]: r.row["circuit_failures"] for r in results}
+        policies = {o.endpoint_id: o.policy for o in outcomes if o.policy is not None}
+        opened = await circuits.open_tripped(
+            self._pool, counted=counted, shown=shown, policies=policies, settings=self._settings
+        )
+        if opened:
+            self._on_held()
 
     async def _drain(self) -> None:
         """Let in-flight requests finish within the grace period; hand back the rest."""
@@ -303,6 +364,22 @@ class Dispatcher:
                     [c.row["id"] for c in unfinished],
                     list({c.lease for c in unfinished}),
                 )
+            by_endpoint: dict[str, list[str]] = {}
+            for item in unfinished:
+                by_endpoint.setdefault(item.row["endpoint_id"], []).append(item.row["id"])
+            await self._limits.release(by_endpoint)
+
+
+def _subject(item: Finished) -> dict[str, object]:
+    row = item.claimed.row
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "endpoint_id": row["endpoint_id"],
+        "tenant_id": row["tenant_id"],
+        "attempts": row["attempts"] + 1,
+    }
 
 
 def _attempt_columns(batch: list[Finished]) -> list[list[object]]:

@@ -17,14 +17,17 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, func
 from prometheus_client import start_http_server
 
+from app import operational
 from app.db import asyncpg_dsn, create_engine, create_session_factory
 from app.queue import WAKE_JOB, wake_workers
 from app.settings import Settings
 from app.signing_secrets import SecretBox
 from app.tracing import configure_tracing
+from worker.circuits import CircuitKeeper
 from worker.dispatcher import Dispatcher
 from worker.health import Heartbeat
 from worker.jobs import JobRunner
+from worker.limits import Limits
 from worker.retention import RetentionLoop
 from worker.ssrf import AddressPolicy, guarded_connector
 
@@ -80,13 +83,26 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         async def recruit_peer() -> None:
             await wake_workers(ctx["redis"])
 
+        secret_box = SecretBox(settings.secret_key.get_secret_value())
+        async with pool.acquire() as connection:
+            await operational.provision(connection, settings=settings, secret_box=secret_box)
+        limits = Limits(
+            ctx["redis"],
+            max_in_flight=settings.endpoint_max_in_flight,
+            lease=settings.worker_lease,
+            burst=settings.rate_limit_burst,
+        )
+        # Each wakes the other: a hold may make a probe due, a probe is a delivery to claim.
+        keeper = CircuitKeeper(pool=pool, settings=settings, on_probe=lambda: dispatcher.wake())
         dispatcher = Dispatcher(
             settings=settings,
             pool=pool,
             http=http,
-            secret_box=SecretBox(settings.secret_key.get_secret_value()),
+            secret_box=secret_box,
+            limits=limits,
             worker_id=identity,
             recruit_peer=recruit_peer,
+            on_held=keeper.wake,
         )
         engine = create_engine(settings)
         job_runner = JobRunner(
@@ -117,6 +133,8 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             job_runner=job_runner,
             loop_task=asyncio.create_task(dispatcher.run(), name="herald-dispatcher"),
             jobs_task=asyncio.create_task(job_runner.run(), name="herald-jobs"),
+            keeper=keeper,
+            keeper_task=asyncio.create_task(keeper.run(), name="herald-circuits"),
         )
         serve_metrics(settings)
         log.info("worker %s started", identity)
@@ -127,9 +145,14 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             ctx["job_runner"].stop()
             ctx["retention"].stop()
             ctx["heartbeat"].stop()
+            ctx["keeper"].stop()
             dispatcher.stop()
             await asyncio.gather(
-                ctx["loop_task"], ctx["jobs_task"], ctx["retention_task"], ctx["heartbeat_task"]
+                ctx["loop_task"],
+                ctx["jobs_task"],
+                ctx["retention_task"],
+                ctx["heartbeat_task"],
+                ctx["keeper_task"],
             )
             await ctx["http"].close()
             await ctx["pool"].close()

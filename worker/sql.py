@@ -1,31 +1,48 @@
 """The worker's SQL, named and explicit: this is the hot path."""
 
-# Claim due deliveries of enabled endpoints. The lease is the only thing written, and no
-# index covers it, so the update is HOT (no index writes) on this hot path. A lease that
-# expires (worker killed mid-request) makes the row claimable again by any worker.
-CLAIM_DUE = """
-WITH due AS (
-    SELECT d.id
-    FROM deliveries AS d
-    JOIN endpoints AS ep ON ep.id = d.endpoint_id
-    WHERE d.status = 'pending'
-      AND d.next_attempt_at <= now()
-      AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
-      AND ep.enabled
-    ORDER BY d.next_attempt_at
-    LIMIT $1
-    FOR UPDATE OF d SKIP LOCKED
+# A claim runs in one transaction: lock the earliest due rows (skipping rows a peer holds),
+# decide in Python which may go now (circuit, in-flight cap, rate limit), then apply.
+CLAIM_CANDIDATES = """
+SELECT d.id, d.endpoint_id, d.trigger, ep.enabled, ep.circuit_state, ep.rate_limit
+FROM deliveries AS d
+JOIN endpoints AS ep ON ep.id = d.endpoint_id
+WHERE d.status = 'pending'
+  AND d.next_attempt_at <= now()
+  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
+ORDER BY d.next_attempt_at
+LIMIT $1
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+# Before holding a delivery for its endpoint's sake, read the endpoint under a share lock:
+# whoever releases held deliveries updates that row first, so it waits for this claim.
+LOCK_ENDPOINTS = """
+SELECT id, enabled, circuit_state FROM endpoints WHERE id = ANY($1::text[]) FOR SHARE
+"""
+
+# $1 held, $2/$3 deferred and until when, $4 leased, $5 lease, $6 lease length. Taking the
+# lease writes no indexed column, so it is a HOT update (no index writes) on the hot path;
+# a lease that expires (worker killed mid-request) makes the row claimable again.
+APPLY_CLAIM = """
+WITH held AS (
+    UPDATE deliveries SET status = 'held', updated_at = now()
+    WHERE id = ANY($1::text[])
+), deferred AS (
+    UPDATE deliveries AS d SET next_attempt_at = u.due_at
+    FROM unnest($2::text[], $3::timestamptz[]) AS u(id, due_at)
+    WHERE d.id = u.id
 ), claimed AS (
     UPDATE deliveries AS d
-    SET leased_by = $2, lease_expires_at = now() + $3::interval
-    FROM due
-    WHERE d.id = due.id
+    SET leased_by = $5, lease_expires_at = now() + $6::interval
+    WHERE d.id = ANY($4::text[])
     RETURNING d.id, d.event_id, d.endpoint_id, d.tenant_id, d.attempts, d.chain_attempts,
               d.trigger
 )
-SELECT c.id, c.event_id, c.endpoint_id, c.tenant_id, c.attempts, c.chain_attempts, c.trigger,
-       e.type AS event_type, e.payload::text AS payload, e.created_at AS event_created_at,
-       e.trace_context, ep.url, ep.headers::text AS headers
+SELECT c.id, c.event_id, c.endpoint_id, c.tenant_id, c.attempts, c.chain_attempts,
+       c.trigger, e.type AS event_type, e.payload::text AS payload,
+       e.created_at AS event_created_at, e.trace_context, ep.url, ep.headers::text AS headers,
+       ep.circuit_state, ep.circuit_failures, ep.circuit_reopens,
+       ep.circuit_breaker::text AS circuit_breaker
 FROM claimed AS c
 JOIN events AS e ON e.id = c.event_id
 JOIN endpoints AS ep ON ep.id = c.endpoint_id
@@ -36,11 +53,10 @@ JOIN endpoints AS ep ON ep.id = c.endpoint_id
 NEXT_DUE_AT = """
 SELECT min(CASE WHEN lease_expires_at > now() THEN lease_expires_at ELSE next_attempt_at END)
 FROM (
-    SELECT d.next_attempt_at, d.lease_expires_at
-    FROM deliveries AS d
-    JOIN endpoints AS ep ON ep.id = d.endpoint_id
-    WHERE d.status = 'pending' AND ep.enabled
-    ORDER BY d.next_attempt_at
+    SELECT next_attempt_at, lease_expires_at
+    FROM deliveries
+    WHERE status = 'pending'
+    ORDER BY next_attempt_at
     LIMIT 1000
 ) AS earliest
 """
@@ -90,22 +106,7 @@ SET status = u.status,
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
     AS u(id, lease, status, next_attempt_at, dead_reason)
 WHERE d.id = u.id AND d.leased_by = u.lease AND d.status = 'pending'
-"""
-
-# 410 Gone: disable the endpoint and hold what else waits for it, in one statement so a
-# concurrent re-enable (which releases held rows under the endpoint's row lock) sees all.
-DISABLE_ENDPOINTS = """
-WITH disabled AS (
-    UPDATE endpoints
-    SET enabled = false, disabled_reason = $2, updated_at = now()
-    WHERE id = ANY($1::text[]) AND enabled
-    RETURNING id
-)
-UPDATE deliveries
-SET status = 'held', next_attempt_at = NULL, updated_at = now()
-WHERE endpoint_id IN (SELECT id FROM disabled)
-  AND status = 'pending'
-  AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+RETURNING d.id
 """
 
 # Leases of requests a stopping worker could not finish go back at once, not at expiry.

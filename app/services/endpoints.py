@@ -2,18 +2,21 @@
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import endpoint_state, operational
 from app.auth import Principal
 from app.errors import Invalid, NotFound
 from app.filters import FilterError, compile_filter
 from app.headers import merge_redacted, validate_custom_headers
 from app.ids import new_id
 from app.models import Endpoint, EndpointSecret
+from app.operational import endpoint_notification
 from app.pagination import Page, fetch_page
 from app.schemas.endpoints import EndpointCreate, EndpointUpdate
 from app.services.tenants import commit_unless_tenant_vanished, find_tenant
+from app.settings import Settings
 from app.signing_secrets import SecretBox, generate_secret, secret_problem
 from app.storable import document_problem
 from app.subscriptions import SubscriptionError, validate_patterns
@@ -202,26 +205,46 @@ async def update_endpoint(
     return endpoint
 
 
-# Held deliveries wait for their endpoint; both statements run under the endpoint's row lock,
-# the same lock a worker's disable takes, so no delivery is held after a re-enable.
-HOLD_PENDING = text(
-    "UPDATE deliveries SET status = 'held', next_attempt_at = NULL, updated_at = now() "
-    "WHERE endpoint_id = :endpoint_id AND status = 'pending' "
-    "AND (lease_expires_at IS NULL OR lease_expires_at <= now())"
-)
-RELEASE_HELD = text(
-    "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now() "
-    "WHERE endpoint_id = :endpoint_id AND status = 'held'"
-)
-
-
 async def set_enabled(
     session: AsyncSession, *, endpoint: Endpoint, enabled: bool, reason: str
 ) -> None:
-    """Enable or disable; the caller holds the endpoint's row lock and commits."""
-    endpoint.enabled = enabled
-    endpoint.disabled_reason = None if enabled else reason
-    await session.execute(RELEASE_HELD if enabled else HOLD_PENDING, {"endpoint_id": endpoint.id})
+    """Enable (releasing held deliveries, circuit closed) or disable (holding them).
+
+    The caller holds the endpoint's row lock and commits.
+    """
+    connection = await session.connection()
+    if enabled:
+        await connection.exec_driver_sql(endpoint_state.ENABLE, ([endpoint.id],))
+    else:
+        await connection.exec_driver_sql(endpoint_state.DISABLE, ([endpoint.id], reason))
+
+
+async def reset_circuit(
+    session: AsyncSession, *, principal: Principal, endpoint_id: str, settings: Settings
+) -> Endpoint:
+    """Close the circuit by hand: held deliveries flow again, the failure count restarts."""
+    endpoint = await get_endpoint(
+        session, principal=principal, endpoint_id=endpoint_id, for_update=True
+    )
+    was_open = endpoint.circuit_state != "closed"
+    connection = await session.connection()
+    await connection.exec_driver_sql(
+        endpoint_state.CLOSE_CIRCUITS, ([endpoint.id], ["open", "half_open", "closed"])
+    )
+    if was_open:
+        notification = endpoint_notification(
+            "endpoint.circuit_closed",
+            {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url},
+            reason="manual_reset",
+        )
+        chosen = operational.reportable([notification], settings=settings)
+        if chosen:
+            await connection.exec_driver_sql(
+                operational.INSERT_NOTIFICATIONS, operational.notification_args(chosen)
+            )
+    await session.commit()
+    await session.refresh(endpoint)
+    return endpoint
 
 
 async def delete_endpoint(session: AsyncSession, *, principal: Principal, endpoint_id: str) -> None:

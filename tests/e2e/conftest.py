@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from aiohttp.abc import AbstractResolver
+from redis.asyncio import Redis
 
 from app.db import asyncpg_dsn
 from app.durations import format_duration
@@ -26,6 +27,7 @@ from tests.integration.conftest import free_port
 from tests.receivers import Receiver
 from tests.support import OPERATOR_KEY
 from worker.dispatcher import Dispatcher
+from worker.limits import Limits
 from worker.ssrf import AddressPolicy, guarded_connector
 
 
@@ -46,6 +48,8 @@ def herald_environment(settings: Settings, **overrides: str) -> dict[str, str]:
             "HERALD_WORKER_LEASE": format_duration(settings.worker_lease),
             "HERALD_WORKER_IDLE_POLL": format_duration(settings.worker_idle_poll),
             "HERALD_WORKER_SHUTDOWN_GRACE": format_duration(settings.worker_shutdown_grace),
+            "HERALD_CIRCUIT_COOLDOWN": format_duration(settings.circuit_cooldown),
+            "HERALD_CIRCUIT_MAX_COOLDOWN": format_duration(settings.circuit_max_cooldown),
             # Tests run several workers at once: no fixed metrics port, private heartbeats.
             "HERALD_WORKER_METRICS_PORT": "0",
             "HERALD_WORKER_HEARTBEAT_FILE": str(
@@ -195,6 +199,8 @@ async def in_process_worker(
         timeout=aiohttp.ClientTimeout(total=settings.request_timeout.total_seconds()),
     )
 
+    redis = Redis.from_url(settings.effective_redis_url)
+
     async def no_peers() -> None:
         return None
 
@@ -203,6 +209,12 @@ async def in_process_worker(
         pool=pool,
         http=http,
         secret_box=SecretBox(settings.secret_key.get_secret_value()),
+        limits=Limits(
+            redis,
+            max_in_flight=settings.endpoint_max_in_flight,
+            lease=settings.worker_lease,
+            burst=settings.rate_limit_burst,
+        ),
         worker_id="test-worker",
         recruit_peer=no_peers,
     )
@@ -214,3 +226,4 @@ async def in_process_worker(
         await loop
         await http.close()
         await pool.close()
+        await redis.aclose()

@@ -60,6 +60,12 @@ def foreign_requests(victim: dict[str, str]) -> list[Request]:
         ("POST", "/v1/endpoints/{endpoint_id}/test", f"/v1/endpoints/{endpoint}/test", None),
         (
             "POST",
+            "/v1/endpoints/{endpoint_id}/circuit/reset",
+            f"/v1/endpoints/{endpoint}/circuit/reset",
+            None,
+        ),
+        (
+            "POST",
             "/v1/events",
             "/v1/events",
             {"tenant_id": tenant, "type": "a.b", "payload": {}},

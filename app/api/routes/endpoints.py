@@ -1,10 +1,13 @@
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
+from redis.exceptions import RedisError
 
 from app.api.deps import DEFAULT_LIMIT, AuthDep, Cursor, Limit, ResourcesDep, SessionDep
 from app.api.filters import Since, Until
+from app.circuit import reset_counters
 from app.schemas.common import ListResponse
 from app.schemas.endpoints import (
     DeliveryCounts,
@@ -19,6 +22,8 @@ from app.schemas.endpoints import (
 from app.schemas.events import EventAccepted
 from app.schemas.jobs import JobOut, RecoverRequest
 from app.services import endpoint_secrets, endpoints, events, jobs, stats
+
+log = logging.getLogger("herald.api")
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -80,12 +85,31 @@ async def update_endpoint(
         body=body,
         https_only=resources.settings.https_only,
     )
+    # Re-enabling releases held deliveries: claim them now.
+    resources.waker.wake()
     return EndpointOut.of(endpoint)
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_endpoint(endpoint_id: EndpointId, session: SessionDep, principal: AuthDep) -> None:
     await endpoints.delete_endpoint(session, principal=principal, endpoint_id=endpoint_id)
+
+
+@router.post("/{endpoint_id}/circuit/reset")
+async def reset_circuit(
+    endpoint_id: EndpointId, session: SessionDep, principal: AuthDep, resources: ResourcesDep
+) -> EndpointOut:
+    """Close the endpoint's circuit now: its held deliveries are sent again, in due order."""
+    endpoint = await endpoints.reset_circuit(
+        session, principal=principal, endpoint_id=endpoint_id, settings=resources.settings
+    )
+    try:
+        await reset_counters(resources.redis, endpoint_id)
+    except (RedisError, OSError) as error:
+        # The circuit is closed in PostgreSQL; old counts can at worst open it again sooner.
+        log.warning("could not reset circuit counters of %s: %s", endpoint_id, error)
+    resources.waker.wake()
+    return EndpointOut.of(endpoint)
 
 
 @router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)

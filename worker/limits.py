@@ -1,0 +1,259 @@
+"""Per-endpoint limits shared by every worker, kept in Redis by two scripts.
+
+``admit`` decides which claimed deliveries may go now: no more than the in-flight cap per
+endpoint (a sorted set of delivery ids scored by lease expiry, so a crashed worker's entries
+fall away by themselves) and, for rate-limited endpoints, no faster than the rate (GCRA: one
+"theoretical arrival time" per endpoint). ``settle`` gives back the in-flight entries of
+finished attempts and counts their outcomes for the circuit breaker.
+
+Each call covers a whole claim or flush batch, so a batch costs one Redis round trip. If
+Redis cannot be reached the limits step aside (everything is admitted, nothing trips): they
+protect receivers, but PostgreSQL alone decides what is delivered.
+"""
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key, in_flight_key, rate_key
+
+log = logging.getLogger("herald.worker")
+
+# KEYS: per endpoint, its in-flight set and its rate key.
+# ARGV: now_ms, lease_ms, then per endpoint: n, cap, rate (0 = none), burst, n delivery ids.
+# Returns per endpoint: admitted count, when the rate allows the next one (ms, 0 = not rate
+# limited), when the oldest request in flight started (ms, 0 = none).
+ADMIT = """
+local now = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local out = {}
+local a = 3
+for k = 1, #KEYS, 2 do
+    local in_flight, rate_key = KEYS[k], KEYS[k + 1]
+    local n, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local rate, burst = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local ids = a + 4
+    a = ids + n
+    redis.call('ZREMRANGEBYSCORE', in_flight, '-inf', now)
+    local admitted = math.min(n, math.max(cap - redis.call('ZCARD', in_flight), 0))
+    local next_allowed = 0
+    if rate > 0 and admitted > 0 then
+        local interval = 1000 / rate
+        local tat = math.max(tonumber(redis.call('GET', rate_key) or now), now)
+        local allowed = 0
+        while allowed < admitted and tat + interval - now <= burst * interval do
+            tat = tat + interval
+            allowed = allowed + 1
+        end
+        if allowed < admitted then
+            next_allowed = math.ceil(tat + interval - burst * interval)
+        end
+        admitted = allowed
+        redis.call('SET', rate_key, tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+    end
+    for i = 0, admitted - 1 do
+        redis.call('ZADD', in_flight, now + lease, ARGV[ids + i])
+    end
+    if admitted > 0 then
+        redis.call('PEXPIRE', in_flight, lease)
+    end
+    local oldest_start = 0
+    if admitted < n then
+        local first = redis.call('ZRANGE', in_flight, 0, 0, 'WITHSCORES')
+        if first[2] then
+            oldest_start = tonumber(first[2]) - lease
+        end
+    end
+    table.insert(out, admitted)
+    table.insert(out, next_allowed)
+    table.insert(out, oldest_start)
+end
+return out
+"""
+
+# KEYS: per endpoint, its in-flight set and its breaker counters.
+# ARGV: now_ms, buckets per window, then per endpoint: n ids to release, the ids, then
+# counted (0/1), successes,
+# failures, trailing failures (after the batch's last success), window_ms, consecutive limit,
+# failure rate, min requests.
+# Returns per endpoint: consecutive failures, 1 if a threshold is reached.
+SETTLE = """
+local now = tonumber(ARGV[1])
+local buckets = tonumber(ARGV[2])
+local out = {}
+local a = 3
+for k = 1, #KEYS, 2 do
+    local in_flight, counters = KEYS[k], KEYS[k + 1]
+    local n = tonumber(ARGV[a])
+    for i = 1, n do
+        redis.call('ZREM', in_flight, ARGV[a + i])
+    end
+    a = a + n + 1
+    local counted, successes, failures = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local trailing, window = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local limit, rate, minimum = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    a = a + 8
+    local consecutive, trip = 0, 0
+    if counted == '1' then
+        consecutive = tonumber(redis.call('HGET', counters, 'c') or 0)
+        if successes > 0 then
+            consecutive = trailing
+        else
+            consecutive = consecutive + trailing
+        end
+        local width = math.max(math.floor(window / buckets), 1)
+        local bucket = math.floor(now / width)
+        redis.call('HINCRBY', counters, 't' .. bucket, successes + failures)
+        redis.call('HINCRBY', counters, 'f' .. bucket, failures)
+        redis.call('HSET', counters, 'c', consecutive)
+        local total, failed = 0, 0
+        local fields = redis.call('HGETALL', counters)
+        for i = 1, #fields, 2 do
+            local name, value = fields[i], tonumber(fields[i + 1])
+            local kind, at = string.sub(name, 1, 1), tonumber(string.sub(name, 2))
+            if at then
+                if at <= bucket - buckets then
+                    redis.call('HDEL', counters, name)
+                elseif kind == 't' then
+                    total = total + value
+                else
+                    failed = failed + value
+                end
+            end
+        end
+        redis.call('PEXPIRE', counters, window * 2)
+        if consecutive >= limit or (total >= minimum and failed >= rate * total) then
+            trip = 1
+        end
+    end
+    table.insert(out, consecutive)
+    table.insert(out, trip)
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: int
+    next_allowed_ms: int
+    """When the rate limit lets the next delivery go (epoch ms); 0 if the rate did not stop any."""
+    oldest_start_ms: int
+    """When the oldest request in flight to the endpoint started (epoch ms); 0 if none."""
+
+
+@dataclass(frozen=True)
+class Wanted:
+    endpoint_id: str
+    delivery_ids: Sequence[str]
+    rate_limit: int | None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """One endpoint's finished attempts in a flush, in the order they finished."""
+
+    endpoint_id: str
+    delivery_ids: Sequence[str]
+    successes: int = 0
+    failures: int = 0
+    trailing_failures: int = 0
+    policy: BreakerPolicy | None = None
+    """The endpoint's breaker; None when these outcomes do not count (breaker off, probes)."""
+
+
+@dataclass(frozen=True)
+class Counted:
+    consecutive_failures: int
+    trip: bool
+
+
+class Limits:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        max_in_flight: int,
+        lease: timedelta,
+        burst: timedelta,
+    ) -> None:
+        self._redis = redis
+        self._max_in_flight = max_in_flight
+        self._lease_ms = int(lease.total_seconds() * 1000)
+        self._burst_s = burst.total_seconds()
+        self._admit = redis.register_script(ADMIT)
+        self._settle = redis.register_script(SETTLE)
+
+    def burst(self, rate: int) -> int:
+        return max(1, round(rate * self._burst_s))
+
+    async def admit(self, wanted: Sequence[Wanted]) -> dict[str, Admission]:
+        keys: list[str] = []
+        args: list[str | int] = [_now_ms(), self._lease_ms]
+        for item in wanted:
+            rate = item.rate_limit or 0
+            keys += [in_flight_key(item.endpoint_id), rate_key(item.endpoint_id)]
+            args += [len(item.delivery_ids), self._max_in_flight, rate, self.burst(rate)]
+            args += item.delivery_ids
+        try:
+            replies = await self._admit(keys=keys, args=args)
+        except (RedisError, OSError) as error:
+            log.warning("limits unavailable, admitting without them: %s", error)
+            return {item.endpoint_id: Admission(len(item.delivery_ids), 0, 0) for item in wanted}
+        return {
+            item.endpoint_id: Admission(*map(int, replies[3 * i : 3 * i + 3]))
+            for i, item in enumerate(wanted)
+        }
+
+    async def settle(self, outcomes: Sequence[Outcomes]) -> dict[str, Counted]:
+        keys: list[str] = []
+        args: list[str | int | float] = [_now_ms(), WINDOW_BUCKETS]
+        for item in outcomes:
+            policy = item.policy
+            keys += [in_flight_key(item.endpoint_id), counters_key(item.endpoint_id)]
+            args += [len(item.delivery_ids), *item.delivery_ids]
+            if policy is None:
+                args += [0, 0, 0, 0, 0, 0, 0, 0]
+                continue
+            args += [
+                1,
+                item.successes,
+                item.failures,
+                item.trailing_failures,
+                int(policy.window.total_seconds() * 1000),
+                policy.consecutive_failures,
+                policy.failure_rate,
+                policy.min_requests,
+            ]
+        try:
+            replies = await self._settle(keys=keys, args=args)
+        except (RedisError, OSError) as error:
+            log.warning("limits unavailable, outcomes not counted: %s", error)
+            return {}
+        return {
+            item.endpoint_id: Counted(int(replies[2 * i]), bool(int(replies[2 * i + 1])))
+            for i, item in enumerate(outcomes)
+            if item.policy is not None
+        }
+
+    async def release(self, delivery_ids: Mapping[str, Sequence[str]]) -> None:
+        """Give back in-flight entries of deliveries that will not be sent by this worker."""
+        await self.settle([Outcomes(e, ids) for e, ids in delivery_ids.items() if ids])
+
+    async def forget_outcomes(self, endpoint_ids: Sequence[str]) -> None:
+        """A circuit closed: its old failures must not open it again."""
+        if not endpoint_ids:
+            return
+        try:
+            await self._redis.delete(*map(counters_key, endpoint_ids))
+        except (RedisError, OSError) as error:
+            log.warning("could not reset circuit counters: %s", error)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
