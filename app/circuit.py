@@ -23,14 +23,6 @@ def counters_key(endpoint_id: str) -> str:
     return f"herald:circuit:{endpoint_id}"
 
 
-def in_flight_key(endpoint_id: str) -> str:
-    return f"herald:in_flight:{endpoint_id}"
-
-
-def rate_key(endpoint_id: str) -> str:
-    return f"herald:rate:{endpoint_id}"
-
-
 @dataclass(frozen=True)
 class BreakerPolicy:
     enabled: bool

@@ -63,7 +63,10 @@ def notification_args(notifications: Sequence[Notification]) -> tuple[object, ..
     return (
         [new_id("evt") for _ in notifications],
         [n.type for n in notifications],
-        [orjson.dumps(n.data, default=_jsonable).decode() for n in notifications],
+        [
+            orjson.dumps(n.data, default=_jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+            for n in notifications
+        ],
         [new_id("dlv") for _ in notifications],
         OPERATIONS_ENDPOINT_ID,
         OPERATIONS_TENANT_ID,
@@ -159,7 +162,12 @@ async def provision(
         if current is not None:
             if configured is None:
                 return
-            opened = secret_box.open(current["sealed_secret"], associated=OPERATIONS_ENDPOINT_ID)
+            try:
+                opened = secret_box.open(
+                    current["sealed_secret"], associated=OPERATIONS_ENDPOINT_ID
+                )
+            except ValueError:
+                opened = None  # sealed under another HERALD_SECRET_KEY: replace it
             if opened == configured.get_secret_value():
                 return
             await connection.execute(RETIRE_SECRETS, OPERATIONS_ENDPOINT_ID)

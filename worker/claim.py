@@ -1,10 +1,11 @@
 """Claiming due deliveries: which may go now, which wait, which are held.
 
-One transaction per claim: lock the earliest due rows (skipping rows a peer has locked),
-decide, apply. A delivery whose endpoint is disabled or whose circuit is open is held (no
-attempt spent, no worker slot taken); one that would exceed its endpoint's in-flight cap or
-rate limit is deferred (its due time moves to when it can go); the rest are leased and sent.
-Every candidate leaves the due set one way or another, so a claim always makes progress.
+One transaction per claim: lock the earliest due rows (at most the in-flight cap's worth per
+endpoint, skipping rows a peer has locked), decide, apply. A delivery whose endpoint is
+disabled or whose circuit is open is held (no attempt spent, no worker slot taken). One that
+would exceed its endpoint's rate limit, or the in-flight cap of a slow endpoint, is deferred
+to its turn (``worker.limits``); one waiting for a slot of a fast endpoint stays due. The
+rest are leased and sent.
 """
 
 import logging
@@ -16,14 +17,13 @@ import asyncpg
 
 from app import metrics
 from worker import sql
-from worker.limits import Admission, Limits, Wanted
+from worker.limits import RATE_LIMITED, Admission, Limits, Wanted
 
 log = logging.getLogger("herald.worker")
 
-# A delivery waiting for a slot of a saturated endpoint looks again after about as long as
-# the oldest request in flight there has taken so far: soon for a fast receiver, rarely for
-# one that hangs.
-MIN_SLOT_WAIT = timedelta(milliseconds=50)
+# A claim looks at this many times more due rows than it takes, so that it can pass over an
+# endpoint that already has its share.
+SCAN_FACTOR = 4
 
 
 def must_hold(*, enabled: bool, circuit_state: str, trigger: str) -> bool:
@@ -40,61 +40,49 @@ class Plan:
     rate_limited: int = 0
 
 
-def plan(
-    waiting: Mapping[str, Sequence[str]],
-    rates: Mapping[str, int | None],
-    admissions: Mapping[str, Admission],
-    *,
-    now: datetime,
-    max_slot_wait: timedelta,
-) -> Plan:
-    """Per endpoint, lease the first ``admitted`` deliveries (due order) and defer the rest."""
+def plan(waiting: Mapping[str, Sequence[str]], admissions: Mapping[str, Admission]) -> Plan:
+    """Per endpoint, lease the admitted deliveries and give each of the others its turn."""
     result = Plan()
     for endpoint_id, delivery_ids in waiting.items():
         admission = admissions[endpoint_id]
         result.leased += delivery_ids[: admission.admitted]
         rest = delivery_ids[admission.admitted :]
-        if not rest:
+        if not rest or not admission.defer_from_ms:
             continue
-        rate = rates[endpoint_id]
-        if admission.next_allowed_ms and rate:
-            # Spread over the slots the rate will allow, so they come back one by one.
-            first = datetime.fromtimestamp(admission.next_allowed_ms / 1000, UTC)
-            step = timedelta(seconds=1 / rate)
-            result.deferred += [(d, first + step * i) for i, d in enumerate(rest)]
+        first = datetime.fromtimestamp(admission.defer_from_ms / 1000, UTC)
+        spacing = timedelta(microseconds=admission.spacing_us)
+        result.deferred += [(d, first + spacing * i) for i, d in enumerate(rest)]
+        if admission.reason == RATE_LIMITED:
             result.rate_limited += len(rest)
-        else:
-            busy_for = (
-                now - datetime.fromtimestamp(admission.oldest_start_ms / 1000, UTC)
-                if admission.oldest_start_ms
-                else MIN_SLOT_WAIT
-            )
-            wait = min(max(busy_for, MIN_SLOT_WAIT), max_slot_wait)
-            result.deferred += [(d, now + wait) for d in rest]
     return result
 
 
 @dataclass(frozen=True)
 class Claim:
     rows: list[asyncpg.Record]
+    """The deliveries leased to this worker, to send now."""
     candidates: int
-    """Due rows this claim moved on (sent, held or deferred); 0 means nothing was due."""
+    """Due rows the claim looked at; 0 means nothing was due."""
+    moved: int
+    """Of those, how many it leased, held or deferred; the rest wait for a free slot."""
 
 
 class Claimer:
     def __init__(
-        self, *, pool: asyncpg.Pool, limits: Limits, lease: timedelta, max_slot_wait: timedelta
+        self, *, pool: asyncpg.Pool, limits: Limits, lease: timedelta, per_endpoint: int
     ) -> None:
         self._pool = pool
         self._limits = limits
         self._lease = lease
-        self._max_slot_wait = max_slot_wait
+        self._per_endpoint = per_endpoint
 
     async def claim(self, limit: int, *, lease: str) -> Claim:
         async with self._pool.acquire() as connection, connection.transaction():
-            candidates = await connection.fetch(sql.CLAIM_CANDIDATES, limit)
+            candidates = await connection.fetch(
+                sql.CLAIM_CANDIDATES, limit, limit * SCAN_FACTOR, self._per_endpoint
+            )
             if not candidates:
-                return Claim([], 0)
+                return Claim([], 0, 0)
             held = await self._to_hold(connection, candidates)
             waiting: dict[str, list[str]] = {}
             rates: dict[str, int | None] = {}
@@ -105,13 +93,7 @@ class Claimer:
             admissions = await self._limits.admit(
                 [Wanted(e, ids, rates[e]) for e, ids in waiting.items()]
             )
-            decided = plan(
-                waiting,
-                rates,
-                admissions,
-                now=datetime.now(UTC),
-                max_slot_wait=self._max_slot_wait,
-            )
+            decided = plan(waiting, admissions)
             try:
                 rows = await connection.fetch(
                     sql.APPLY_CLAIM,
@@ -127,7 +109,7 @@ class Claimer:
                 raise
         if decided.rate_limited:
             metrics.rate_limited_waits.inc(decided.rate_limited)
-        return Claim(rows, len(candidates))
+        return Claim(rows, len(candidates), len(held) + len(decided.deferred) + len(rows))
 
     async def _to_hold(
         self, connection: asyncpg.Connection, candidates: Sequence[asyncpg.Record]

@@ -31,7 +31,7 @@ from app.settings import Settings
 from app.signing_secrets import SecretBox
 from app.tracing import context_from, recording, tracer
 from worker import circuits, sql
-from worker.claim import Claimer
+from worker.claim import Claim, Claimer
 from worker.limits import Limits
 from worker.retry import Decision, decide
 from worker.sender import AttemptResult, send
@@ -40,6 +40,9 @@ from worker.signing import envelope, request_headers
 log = logging.getLogger("herald.worker")
 
 RECRUIT_INTERVAL_S = 0.25
+# How long a claim that found only deliveries waiting for a busy endpoint's slots pauses,
+# unless one of this worker's own requests finishes first.
+SLOT_POLL_S = 0.01
 
 
 def _log_recruit_failure(task: asyncio.Task[None]) -> None:
@@ -88,7 +91,7 @@ class Dispatcher:
             pool=pool,
             limits=limits,
             lease=settings.worker_lease,
-            max_slot_wait=settings.request_timeout,
+            per_endpoint=settings.endpoint_max_in_flight,
         )
         self._worker_id = worker_id
         self._recruit_peer = recruit_peer
@@ -134,7 +137,7 @@ class Dispatcher:
                 continue
             self._woken.clear()
             try:
-                claimed, candidates = await self._claim(min(free, batch))
+                claimed, claim = await self._claim(min(free, batch))
             except (OSError, asyncpg.PostgresError) as error:
                 log.warning("claiming failed, retrying: %s", error)
                 await self._sleep(self._settings.worker_idle_poll.total_seconds())
@@ -143,20 +146,29 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(item))
                 self._in_flight[task] = item
                 task.add_done_callback(self._on_done)
-            if candidates == min(free, batch):
-                self._recruit()
-            elif not candidates:
+            if not claim.candidates:
                 await self._sleep(await self._seconds_until_due())
+            elif not claim.moved:
+                # Everything due waits for a slot of a busy endpoint: one frees within
+                # milliseconds, here or in a peer.
+                await self._wait_for_slot()
+            elif claim.candidates == min(free, batch):
+                self._recruit()
 
-    async def _claim(self, limit: int) -> tuple[list[Claimed], int]:
-        """The deliveries to send now, and how many due rows the claim moved on in all."""
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), timeout=SLOT_POLL_S)
+
+    async def _claim(self, limit: int) -> tuple[list[Claimed], Claim]:
+        """The deliveries to send now, and what the claim saw."""
         lease = next(self._leases)
         claim = await self._claimer.claim(limit, lease=lease)
-        if len(claim.rows) < claim.candidates:
+        if len(claim.rows) < claim.moved:
             self._on_held()
         rows = claim.rows
         if not rows:
-            return [], claim.candidates
+            return [], claim
         async with self._pool.acquire() as connection:
             endpoint_ids = list({row["endpoint_id"] for row in rows})
             sealed = await connection.fetch(sql.ACTIVE_SECRETS, endpoint_ids)
@@ -184,7 +196,7 @@ class Dispatcher:
                 custom = headers[row["endpoint_id"]] = orjson.loads(row["headers"])
             endpoint_secrets = tuple(secrets.get(row["endpoint_id"], ()))
             claimed.append(Claimed(lease, row, endpoint_secrets, body, custom))
-        return claimed, claim.candidates
+        return claimed, claim
 
     async def _seconds_until_due(self) -> float:
         idle = self._settings.worker_idle_poll.total_seconds()

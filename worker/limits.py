@@ -20,28 +20,41 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key, in_flight_key, rate_key
+from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key
 
 log = logging.getLogger("herald.worker")
 
-# KEYS: per endpoint, its in-flight set and its rate key.
-# ARGV: now_ms, lease_ms, then per endpoint: n, cap, rate (0 = none), burst, n delivery ids.
-# Returns per endpoint: admitted count, when the rate allows the next one (ms, 0 = not rate
-# limited), when the oldest request in flight started (ms, 0 = none).
+# An endpoint whose oldest request in flight has run this long is slow: deliveries waiting for
+# one of its slots are deferred to their turn rather than left in everyone's way.
+SLOW_ENDPOINT = timedelta(milliseconds=100)
+
+# KEYS: per endpoint, its in-flight set, its rate key and its queue horizon.
+# ARGV: now_ms, lease_ms, slow_ms, then per endpoint: n, cap, rate (0 = none), burst, the n
+# delivery ids in due order.
+# Returns per endpoint: how many of the ids were admitted (a prefix), and for the rest when
+# the first of them should come back (ms, 0 = leave them due) and the spacing between them
+# (microseconds), and why they wait (1 rate limit, 2 in-flight cap).
+#
+# Waiting deliveries queue behind the ones deferred before them (the horizon), each in its own
+# slot: a rate-limited one a rate interval apart, one blocked by a full in-flight set as far
+# apart as the endpoint's pace (the oldest request's age over the cap). So each is deferred
+# about once, not again on every claim. Deliveries of a fast endpoint whose slots are full
+# are left due: a slot frees within milliseconds.
 ADMIT = """
 local now = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
+local slow = tonumber(ARGV[3])
 local out = {}
-local a = 3
-for k = 1, #KEYS, 2 do
-    local in_flight, rate_key = KEYS[k], KEYS[k + 1]
+local a = 4
+for k = 1, #KEYS, 3 do
+    local in_flight, rate_key, horizon_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
     local n, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     local rate, burst = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     local ids = a + 4
     a = ids + n
     redis.call('ZREMRANGEBYSCORE', in_flight, '-inf', now)
     local admitted = math.min(n, math.max(cap - redis.call('ZCARD', in_flight), 0))
-    local next_allowed = 0
+    local base, spacing, reason = 0, 0, 0
     if rate > 0 and admitted > 0 then
         local interval = 1000 / rate
         local tat = math.max(tonumber(redis.call('GET', rate_key) or now), now)
@@ -50,11 +63,11 @@ for k = 1, #KEYS, 2 do
             tat = tat + interval
             allowed = allowed + 1
         end
+        redis.call('SET', rate_key, tostring(tat), 'PX', math.ceil(tat - now) + 1000)
         if allowed < admitted then
-            next_allowed = math.ceil(tat + interval - burst * interval)
+            base, spacing, reason = tat + interval - burst * interval, interval, 1
         end
         admitted = allowed
-        redis.call('SET', rate_key, tostring(tat), 'PX', math.ceil(tat - now) + 1000)
     end
     for i = 0, admitted - 1 do
         redis.call('ZADD', in_flight, now + lease, ARGV[ids + i])
@@ -62,16 +75,24 @@ for k = 1, #KEYS, 2 do
     if admitted > 0 then
         redis.call('PEXPIRE', in_flight, lease)
     end
-    local oldest_start = 0
-    if admitted < n then
+    if admitted < n and reason == 0 then
         local first = redis.call('ZRANGE', in_flight, 0, 0, 'WITHSCORES')
-        if first[2] then
-            oldest_start = tonumber(first[2]) - lease
+        local age = first[2] and now - (tonumber(first[2]) - lease) or 0
+        if age >= slow then
+            spacing = age / cap
+            base, reason = now + spacing, 2
         end
     end
+    local from = 0
+    if spacing > 0 then
+        from = math.max(base, tonumber(redis.call('GET', horizon_key) or 0))
+        local horizon = from + (n - admitted) * spacing
+        redis.call('SET', horizon_key, tostring(horizon), 'PX', math.ceil(horizon - now) + 1000)
+    end
     table.insert(out, admitted)
-    table.insert(out, next_allowed)
-    table.insert(out, oldest_start)
+    table.insert(out, math.ceil(from))
+    table.insert(out, math.floor(spacing * 1000))
+    table.insert(out, reason)
 end
 return out
 """
@@ -138,13 +159,32 @@ return out
 """
 
 
+def in_flight_key(endpoint_id: str) -> str:
+    return f"herald:in_flight:{endpoint_id}"
+
+
+def rate_key(endpoint_id: str) -> str:
+    return f"herald:rate:{endpoint_id}"
+
+
+def horizon_key(endpoint_id: str) -> str:
+    return f"herald:horizon:{endpoint_id}"
+
+
+RATE_LIMITED = 1
+SLOTS_FULL = 2
+
+
 @dataclass(frozen=True)
 class Admission:
     admitted: int
-    next_allowed_ms: int
-    """When the rate limit lets the next delivery go (epoch ms); 0 if the rate did not stop any."""
-    oldest_start_ms: int
-    """When the oldest request in flight to the endpoint started (epoch ms); 0 if none."""
+    """How many of the endpoint's deliveries (the first ones, in due order) may go now."""
+    defer_from_ms: int = 0
+    """When the first of the others should come back (epoch ms); 0 leaves them due."""
+    spacing_us: int = 0
+    """How far apart the others come back (microseconds)."""
+    reason: int = 0
+    """Why they wait: RATE_LIMITED or SLOTS_FULL (0 when none waits)."""
 
 
 @dataclass(frozen=True)
@@ -181,10 +221,12 @@ class Limits:
         max_in_flight: int,
         lease: timedelta,
         burst: timedelta,
+        slow: timedelta = SLOW_ENDPOINT,
     ) -> None:
         self._redis = redis
         self._max_in_flight = max_in_flight
         self._lease_ms = int(lease.total_seconds() * 1000)
+        self._slow_ms = int(slow.total_seconds() * 1000)
         self._burst_s = burst.total_seconds()
         self._admit = redis.register_script(ADMIT)
         self._settle = redis.register_script(SETTLE)
@@ -194,19 +236,23 @@ class Limits:
 
     async def admit(self, wanted: Sequence[Wanted]) -> dict[str, Admission]:
         keys: list[str] = []
-        args: list[str | int] = [_now_ms(), self._lease_ms]
+        args: list[str | int] = [_now_ms(), self._lease_ms, self._slow_ms]
         for item in wanted:
             rate = item.rate_limit or 0
-            keys += [in_flight_key(item.endpoint_id), rate_key(item.endpoint_id)]
+            keys += [
+                in_flight_key(item.endpoint_id),
+                rate_key(item.endpoint_id),
+                horizon_key(item.endpoint_id),
+            ]
             args += [len(item.delivery_ids), self._max_in_flight, rate, self.burst(rate)]
             args += item.delivery_ids
         try:
             replies = await self._admit(keys=keys, args=args)
         except (RedisError, OSError) as error:
             log.warning("limits unavailable, admitting without them: %s", error)
-            return {item.endpoint_id: Admission(len(item.delivery_ids), 0, 0) for item in wanted}
+            return {item.endpoint_id: Admission(len(item.delivery_ids)) for item in wanted}
         return {
-            item.endpoint_id: Admission(*map(int, replies[3 * i : 3 * i + 3]))
+            item.endpoint_id: Admission(*map(int, replies[4 * i : 4 * i + 4]))
             for i, item in enumerate(wanted)
         }
 

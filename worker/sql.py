@@ -1,16 +1,35 @@
 """The worker's SQL, named and explicit: this is the hot path."""
 
-# A claim runs in one transaction: lock the earliest due rows (skipping rows a peer holds),
-# decide in Python which may go now (circuit, in-flight cap, rate limit), then apply.
+# A claim runs in one transaction: lock due rows (skipping rows a peer has locked), decide in
+# Python which may go now (circuit, in-flight cap, rate limit), then apply. $1 rows to take,
+# $2 how many of the earliest due rows to look at, $3 at most this many per endpoint: a
+# saturated endpoint's backlog does not fill the claim, the rows behind it get their turn.
 CLAIM_CANDIDATES = """
+WITH scan AS (
+    SELECT id, endpoint_id, next_attempt_at
+    FROM deliveries
+    WHERE status = 'pending'
+      AND next_attempt_at <= now()
+      AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+    ORDER BY next_attempt_at
+    LIMIT $2
+), fair AS (
+    SELECT id
+    FROM (
+        SELECT id, next_attempt_at,
+               row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS rank
+        FROM scan
+    ) AS ranked
+    WHERE rank <= $3
+    ORDER BY next_attempt_at
+    LIMIT $1
+)
 SELECT d.id, d.endpoint_id, d.trigger, ep.enabled, ep.circuit_state, ep.rate_limit
 FROM deliveries AS d
+JOIN fair ON fair.id = d.id
 JOIN endpoints AS ep ON ep.id = d.endpoint_id
-WHERE d.status = 'pending'
-  AND d.next_attempt_at <= now()
-  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
+WHERE d.status = 'pending' AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
 ORDER BY d.next_attempt_at
-LIMIT $1
 FOR UPDATE OF d SKIP LOCKED
 """
 

@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import endpoint_state, operational
 from app.auth import Principal
@@ -12,7 +12,7 @@ from app.filters import FilterError, compile_filter
 from app.headers import merge_redacted, validate_custom_headers
 from app.ids import new_id
 from app.models import Endpoint, EndpointSecret
-from app.operational import endpoint_notification
+from app.operational import Notification, endpoint_notification
 from app.pagination import Page, fetch_page
 from app.schemas.endpoints import EndpointCreate, EndpointUpdate
 from app.services.tenants import commit_unless_tenant_vanished, find_tenant
@@ -166,7 +166,7 @@ async def update_endpoint(
     principal: Principal,
     endpoint_id: str,
     body: EndpointUpdate,
-    https_only: bool,
+    settings: Settings,
 ) -> Endpoint:
     endpoint = await get_endpoint(
         session, principal=principal, endpoint_id=endpoint_id, for_update=True
@@ -175,7 +175,7 @@ async def update_endpoint(
     if "url" in changed:
         if body.url is None:
             raise Invalid("/url", "cannot be null")
-        check_url(body.url, https_only=https_only)
+        check_url(body.url, https_only=settings.https_only)
         endpoint.url = body.url
     if "subscriptions" in changed:
         if body.subscriptions is None:
@@ -199,24 +199,38 @@ async def update_endpoint(
     if "metadata" in changed:
         endpoint.metadata_ = body.metadata or {}
     if "enabled" in changed and body.enabled is not None and body.enabled != endpoint.enabled:
-        await set_enabled(session, endpoint=endpoint, enabled=body.enabled, reason="manual")
+        await set_enabled(
+            session, endpoint=endpoint, enabled=body.enabled, reason="manual", settings=settings
+        )
     await session.commit()
     await session.refresh(endpoint)
     return endpoint
 
 
 async def set_enabled(
-    session: AsyncSession, *, endpoint: Endpoint, enabled: bool, reason: str
+    session: AsyncSession, *, endpoint: Endpoint, enabled: bool, reason: str, settings: Settings
 ) -> None:
     """Enable (releasing held deliveries, circuit closed) or disable (holding them).
 
     The caller holds the endpoint's row lock and commits.
     """
     connection = await session.connection()
+    subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
     if enabled:
         await connection.exec_driver_sql(endpoint_state.ENABLE, ([endpoint.id],))
+        if endpoint.circuit_state != "closed":
+            await _notify(
+                connection,
+                endpoint_notification("endpoint.circuit_closed", subject, reason="enabled"),
+                settings=settings,
+            )
     else:
         await connection.exec_driver_sql(endpoint_state.DISABLE, ([endpoint.id], reason))
+        await _notify(
+            connection,
+            endpoint_notification("endpoint.disabled", subject, reason=reason),
+            settings=settings,
+        )
 
 
 async def reset_circuit(
@@ -232,19 +246,26 @@ async def reset_circuit(
         endpoint_state.CLOSE_CIRCUITS, ([endpoint.id], ["open", "half_open", "closed"])
     )
     if was_open:
-        notification = endpoint_notification(
-            "endpoint.circuit_closed",
-            {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url},
-            reason="manual_reset",
+        subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
+        await _notify(
+            connection,
+            endpoint_notification("endpoint.circuit_closed", subject, reason="manual_reset"),
+            settings=settings,
         )
-        chosen = operational.reportable([notification], settings=settings)
-        if chosen:
-            await connection.exec_driver_sql(
-                operational.INSERT_NOTIFICATIONS, operational.notification_args(chosen)
-            )
     await session.commit()
     await session.refresh(endpoint)
     return endpoint
+
+
+async def _notify(
+    connection: AsyncConnection, notification: Notification, *, settings: Settings
+) -> None:
+    """An operational notification, in the caller's transaction."""
+    chosen = operational.reportable([notification], settings=settings)
+    if chosen:
+        await connection.exec_driver_sql(
+            operational.INSERT_NOTIFICATIONS, operational.notification_args(chosen)
+        )
 
 
 async def delete_endpoint(session: AsyncSession, *, principal: Principal, endpoint_id: str) -> None:

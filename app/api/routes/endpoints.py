@@ -83,10 +83,13 @@ async def update_endpoint(
         principal=principal,
         endpoint_id=endpoint_id,
         body=body,
-        https_only=resources.settings.https_only,
+        settings=resources.settings,
     )
-    # Re-enabling releases held deliveries: claim them now.
-    resources.waker.wake()
+    if body.enabled:
+        # Held deliveries were released and the circuit closed: start its count afresh and
+        # claim them now.
+        await _forget_outcomes(resources, endpoint_id)
+        resources.waker.wake()
     return EndpointOut.of(endpoint)
 
 
@@ -103,13 +106,17 @@ async def reset_circuit(
     endpoint = await endpoints.reset_circuit(
         session, principal=principal, endpoint_id=endpoint_id, settings=resources.settings
     )
+    await _forget_outcomes(resources, endpoint_id)
+    resources.waker.wake()
+    return EndpointOut.of(endpoint)
+
+
+async def _forget_outcomes(resources: ResourcesDep, endpoint_id: str) -> None:
     try:
         await reset_counters(resources.redis, endpoint_id)
     except (RedisError, OSError) as error:
         # The circuit is closed in PostgreSQL; old counts can at worst open it again sooner.
         log.warning("could not reset circuit counters of %s: %s", endpoint_id, error)
-    resources.waker.wake()
-    return EndpointOut.of(endpoint)
 
 
 @router.post("/{endpoint_id}/test", status_code=status.HTTP_202_ACCEPTED)
