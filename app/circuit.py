@@ -59,8 +59,9 @@ class BreakerPolicy:
 
     def cooldown_after(self, reopens: int) -> timedelta:
         """The wait before the next probe: doubled by each failed probe, capped."""
-        doubled: timedelta = self.cooldown * (2 ** min(reopens, 32))
-        return min(doubled, self.max_cooldown)
+        # In seconds: a timedelta of a day doubled thirty times would overflow.
+        doubled = self.cooldown.total_seconds() * 2 ** min(reopens, 64)
+        return timedelta(seconds=min(doubled, self.max_cooldown.total_seconds()))
 
 
 async def reset_counters(redis: Redis, endpoint_id: str) -> None:

@@ -40,8 +40,13 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class Settings(BaseSettings):
+    # Errors name the setting but never echo its value: it may be a secret.
     model_config = SettingsConfigDict(
-        env_prefix="HERALD_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="HERALD_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     env: Literal["development", "production"] = "development"
@@ -112,11 +117,19 @@ class Settings(BaseSettings):
             ip_network(cidr, strict=True)
         return cidrs
 
+    @field_validator("operational_webhook_url", "operational_webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("operational_webhook_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError("must be an http or https URL")
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host")
         return url
 
     @field_validator("operational_webhook_secret")

@@ -116,7 +116,7 @@ class Result:
 
 
 def count_outcomes(results: Sequence[Result], settings: Settings) -> list[Outcomes]:
-    """Per endpoint, in finishing order: what ``Limits.settle`` needs."""
+    """Per endpoint, in finishing order: what ``Limits.settle`` counts for the breaker."""
     by_endpoint: dict[str, list[Result]] = {}
     for result in results:
         by_endpoint.setdefault(result.row["endpoint_id"], []).append(result)
@@ -129,15 +129,17 @@ def count_outcomes(results: Sequence[Result], settings: Settings) -> list[Outcom
         trailing = 0
         for item in counted:
             trailing = 0 if item.succeeded else trailing + 1
+        if not counted or not policy.enabled:
+            continue
         successes = sum(i.succeeded for i in counted)
         outcomes.append(
             Outcomes(
                 endpoint_id,
-                [i.row["id"] for i in items],
+                (),
                 successes=successes,
                 failures=len(counted) - successes,
                 trailing_failures=trailing,
-                policy=policy if policy.enabled and counted else None,
+                policy=policy,
             )
         )
     return outcomes

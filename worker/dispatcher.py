@@ -41,7 +41,7 @@ log = logging.getLogger("herald.worker")
 
 RECRUIT_INTERVAL_S = 0.25
 # How long a claim that found only deliveries waiting for a busy endpoint's slots pauses,
-# unless one of this worker's own requests finishes first.
+# unless this worker frees some of those slots first.
 SLOT_POLL_S = 0.01
 
 
@@ -102,6 +102,9 @@ class Dispatcher:
         self._woken = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._finished_ready = asyncio.Event()
+        self._to_release: dict[str, list[str]] = {}
+        self._release_ready = asyncio.Event()
+        self._released = asyncio.Event()
         self._stopping = False
         self._recruited_at = 0.0
 
@@ -110,18 +113,22 @@ class Dispatcher:
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_forever(), name="herald-flusher")
+        releaser = asyncio.create_task(self._release_forever(), name="herald-releaser")
         try:
             await self._claim_forever()
         finally:
             await self._drain()
             flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            releaser.cancel()
+            await asyncio.gather(flusher, releaser, return_exceptions=True)
+            await self._release()
             await self._flush()
 
     def stop(self) -> None:
         self._stopping = True
         self._woken.set()
         self._slot_freed.set()
+        self._released.set()
 
     async def _claim_forever(self) -> None:
         batch = self._settings.worker_claim_batch
@@ -148,17 +155,17 @@ class Dispatcher:
                 task.add_done_callback(self._on_done)
             if not claim.candidates:
                 await self._sleep(await self._seconds_until_due())
-            elif not claim.moved:
-                # Everything due waits for a slot of a busy endpoint: one frees within
-                # milliseconds, here or in a peer.
+            elif claim.moved < claim.candidates:
+                # Some of what is due waits for a slot of a busy endpoint: claiming again
+                # before one frees (within milliseconds, here or in a peer) finds the same.
                 await self._wait_for_slot()
             elif claim.candidates == min(free, batch):
                 self._recruit()
 
     async def _wait_for_slot(self) -> None:
-        self._slot_freed.clear()
+        self._released.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._slot_freed.wait(), timeout=SLOT_POLL_S)
+            await asyncio.wait_for(self._released.wait(), timeout=SLOT_POLL_S)
 
     async def _claim(self, limit: int) -> tuple[list[Claimed], Claim]:
         """The deliveries to send now, and what the claim saw."""
@@ -169,14 +176,13 @@ class Dispatcher:
         rows = claim.rows
         if not rows:
             return [], claim
-        async with self._pool.acquire() as connection:
-            endpoint_ids = list({row["endpoint_id"] for row in rows})
-            sealed = await connection.fetch(sql.ACTIVE_SECRETS, endpoint_ids)
-        secrets: dict[str, list[str]] = {}
-        for secret in sealed:
-            secrets.setdefault(secret["endpoint_id"], []).append(
-                self._secret_box.open(secret["sealed_secret"], associated=secret["endpoint_id"])
-            )
+        secrets: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            if row["endpoint_id"] not in secrets:
+                secrets[row["endpoint_id"]] = tuple(
+                    self._secret_box.open(sealed, associated=row["endpoint_id"])
+                    for sealed in row["sealed_secrets"]
+                )
         # A fan-out claims many deliveries of one event and many events of one endpoint:
         # build each body and header set once per batch.
         bodies: dict[str, bytes] = {}
@@ -194,8 +200,7 @@ class Dispatcher:
             custom = headers.get(row["endpoint_id"])
             if custom is None:
                 custom = headers[row["endpoint_id"]] = orjson.loads(row["headers"])
-            endpoint_secrets = tuple(secrets.get(row["endpoint_id"], ()))
-            claimed.append(Claimed(lease, row, endpoint_secrets, body, custom))
+            claimed.append(Claimed(lease, row, secrets[row["endpoint_id"]], body, custom))
         return claimed, claim
 
     async def _seconds_until_due(self) -> float:
@@ -267,10 +272,29 @@ class Dispatcher:
             return result
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+        claimed = self._in_flight.pop(task, None)
+        if claimed is not None:
+            row = claimed.row
+            self._to_release.setdefault(row["endpoint_id"], []).append(row["id"])
+            self._release_ready.set()
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
+
+    async def _release_forever(self) -> None:
+        while True:
+            await self._release_ready.wait()
+            self._release_ready.clear()
+            await self._release()
+
+    async def _release(self) -> None:
+        """Free the endpoints' in-flight slots as soon as the responses are in, in batches:
+        waiting for the attempts to be recorded would idle a busy endpoint's slots."""
+        if not self._to_release:
+            return
+        batch, self._to_release = self._to_release, {}
+        await self._limits.release(batch)
+        self._released.set()
 
     async def _flush_forever(self) -> None:
         while True:
@@ -346,8 +370,10 @@ class Dispatcher:
         return closed
 
     async def _count(self, results: list[circuits.Result]) -> None:
-        """Count outcomes for the breakers (and free in-flight slots); open what tripped."""
+        """Count outcomes for the breakers; open what tripped."""
         outcomes = circuits.count_outcomes(results, self._settings)
+        if not outcomes:
+            return
         counted = await self._limits.settle(outcomes)
         if not counted:
             return
@@ -376,10 +402,6 @@ class Dispatcher:
                     [c.row["id"] for c in unfinished],
                     list({c.lease for c in unfinished}),
                 )
-            by_endpoint: dict[str, list[str]] = {}
-            for item in unfinished:
-                by_endpoint.setdefault(item.row["endpoint_id"], []).append(item.row["id"])
-            await self._limits.release(by_endpoint)
 
 
 def _subject(item: Finished) -> dict[str, object]:

@@ -6,13 +6,13 @@ fall away by themselves) and, for rate-limited endpoints, no faster than the rat
 "theoretical arrival time" per endpoint). ``settle`` gives back the in-flight entries of
 finished attempts and counts their outcomes for the circuit breaker.
 
-Each call covers a whole claim or flush batch, so a batch costs one Redis round trip. If
+Each call covers a whole claim or flush batch, so a batch costs one Redis round trip. Time
+is Redis's clock (``TIME``), so workers whose clocks disagree still share one timeline. If
 Redis cannot be reached the limits step aside (everything is admitted, nothing trips): they
 protect receivers, but PostgreSQL alone decides what is delivered.
 """
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,9 +27,12 @@ log = logging.getLogger("herald.worker")
 # An endpoint whose oldest request in flight has run this long is slow: deliveries waiting for
 # one of its slots are deferred to their turn rather than left in everyone's way.
 SLOW_ENDPOINT = timedelta(milliseconds=100)
+# A consecutive-failure count outlives the window: a receiver that is down but rarely sent to
+# still trips its circuit after N failures, however far apart.
+COUNTERS_KEPT_MS = 7 * 24 * 3600 * 1000
 
 # KEYS: per endpoint, its in-flight set, its rate key and its queue horizon.
-# ARGV: now_ms, lease_ms, slow_ms, then per endpoint: n, cap, rate (0 = none), burst, the n
+# ARGV: lease_ms, slow_ms, then per endpoint: n, cap, rate (0 = none), burst, the n
 # delivery ids in due order.
 # Returns per endpoint: how many of the ids were admitted (a prefix), and for the rest when
 # the first of them should come back (ms, 0 = leave them due) and the spacing between them
@@ -41,11 +44,12 @@ SLOW_ENDPOINT = timedelta(milliseconds=100)
 # about once, not again on every claim. Deliveries of a fast endpoint whose slots are full
 # are left due: a slot frees within milliseconds.
 ADMIT = """
-local now = tonumber(ARGV[1])
-local lease = tonumber(ARGV[2])
-local slow = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local slow = tonumber(ARGV[2])
 local out = {}
-local a = 4
+local a = 3
 for k = 1, #KEYS, 3 do
     local in_flight, rate_key, horizon_key = KEYS[k], KEYS[k + 1], KEYS[k + 2]
     local n, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
@@ -98,14 +102,15 @@ return out
 """
 
 # KEYS: per endpoint, its in-flight set and its breaker counters.
-# ARGV: now_ms, buckets per window, then per endpoint: n ids to release, the ids, then
-# counted (0/1), successes,
-# failures, trailing failures (after the batch's last success), window_ms, consecutive limit,
-# failure rate, min requests.
+# ARGV: buckets per window, how long idle counters are kept (ms), then per endpoint: n ids to
+# release, the ids, counted (0/1), successes, failures, trailing failures (after the batch's
+# last success), window_ms, consecutive limit, failure rate, min requests.
 # Returns per endpoint: consecutive failures, 1 if a threshold is reached.
 SETTLE = """
-local now = tonumber(ARGV[1])
-local buckets = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local buckets = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
 local out = {}
 local a = 3
 for k = 1, #KEYS, 2 do
@@ -147,7 +152,7 @@ for k = 1, #KEYS, 2 do
                 end
             end
         end
-        redis.call('PEXPIRE', counters, window * 2)
+        redis.call('PEXPIRE', counters, math.max(window * 2, keep))
         if consecutive >= limit or (total >= minimum and failed >= rate * total) then
             trip = 1
         end
@@ -236,7 +241,7 @@ class Limits:
 
     async def admit(self, wanted: Sequence[Wanted]) -> dict[str, Admission]:
         keys: list[str] = []
-        args: list[str | int] = [_now_ms(), self._lease_ms, self._slow_ms]
+        args: list[str | int] = [self._lease_ms, self._slow_ms]
         for item in wanted:
             rate = item.rate_limit or 0
             keys += [
@@ -258,7 +263,9 @@ class Limits:
 
     async def settle(self, outcomes: Sequence[Outcomes]) -> dict[str, Counted]:
         keys: list[str] = []
-        args: list[str | int | float] = [_now_ms(), WINDOW_BUCKETS]
+        if not outcomes:
+            return {}
+        args: list[str | int | float] = [WINDOW_BUCKETS, COUNTERS_KEPT_MS]
         for item in outcomes:
             policy = item.policy
             keys += [in_flight_key(item.endpoint_id), counters_key(item.endpoint_id)]
@@ -299,7 +306,3 @@ class Limits:
             await self._redis.delete(*map(counters_key, endpoint_ids))
         except (RedisError, OSError) as error:
             log.warning("could not reset circuit counters: %s", error)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

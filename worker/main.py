@@ -76,7 +76,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         identity = worker_id()
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(settings.effective_database_url), min_size=2, max_size=4
+            asyncpg_dsn(settings.effective_database_url), min_size=2, max_size=6
         )
         http = http_session(settings)
 

@@ -61,7 +61,12 @@ SELECT c.id, c.event_id, c.endpoint_id, c.tenant_id, c.attempts, c.chain_attempt
        c.trigger, e.type AS event_type, e.payload::text AS payload,
        e.created_at AS event_created_at, e.trace_context, ep.url, ep.headers::text AS headers,
        ep.circuit_state, ep.circuit_failures, ep.circuit_reopens,
-       ep.circuit_breaker::text AS circuit_breaker
+       ep.circuit_breaker::text AS circuit_breaker,
+       ARRAY(
+           SELECT s.sealed_secret FROM endpoint_secrets AS s
+           WHERE s.endpoint_id = c.endpoint_id AND (s.expires_at IS NULL OR s.expires_at > now())
+           ORDER BY s.id DESC
+       ) AS sealed_secrets
 FROM claimed AS c
 JOIN events AS e ON e.id = c.event_id
 JOIN endpoints AS ep ON ep.id = c.endpoint_id
@@ -78,13 +83,6 @@ FROM (
     ORDER BY next_attempt_at
     LIMIT 1000
 ) AS earliest
-"""
-
-ACTIVE_SECRETS = """
-SELECT endpoint_id, sealed_secret
-FROM endpoint_secrets
-WHERE endpoint_id = ANY($1::text[]) AND (expires_at IS NULL OR expires_at > now())
-ORDER BY id DESC
 """
 
 RECORD_ATTEMPTS = """
