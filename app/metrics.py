@@ -47,7 +47,13 @@ due_oldest_age = Gauge(
     "herald_due_oldest_age_seconds", "How long the oldest due delivery has been waiting."
 )
 dlq_size = Gauge("herald_dlq_size", "Dead deliveries in the DLQ.")
-circuits_open = Gauge("herald_circuits_open", "Endpoints whose circuit is open.")
+circuits_open = Gauge(
+    "herald_circuits_open", "Endpoints whose circuit is open or half-open (probing)."
+)
+held_deliveries = Gauge(
+    "herald_held_deliveries",
+    "Deliveries held for a disabled endpoint or an open circuit (no attempt spent).",
+)
 # Counted by the per-endpoint rate limiter; exported from the start so dashboards and alerts
 # can be built before an endpoint is ever limited.
 rate_limited_waits = Counter(

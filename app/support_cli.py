@@ -38,6 +38,7 @@ events_app = typer.Typer(help="Events posted by the application.", no_args_is_he
 deliveries_app = typer.Typer(help="Deliveries: list, inspect, resend.", no_args_is_help=True)
 attempts_app = typer.Typer(help="The attempt log.", no_args_is_help=True)
 dlq_app = typer.Typer(help="The dead-letter queue: list, replay.", no_args_is_help=True)
+endpoints_app = typer.Typer(help="Endpoints: reset a circuit.", no_args_is_help=True)
 
 
 def register(cli: typer.Typer) -> None:
@@ -46,6 +47,7 @@ def register(cli: typer.Typer) -> None:
     cli.add_typer(deliveries_app, name="deliveries")
     cli.add_typer(attempts_app, name="attempts")
     cli.add_typer(dlq_app, name="dlq")
+    cli.add_typer(endpoints_app, name="endpoints")
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -385,6 +387,22 @@ def resend_delivery(
         _print_json(delivery)
     else:
         typer.echo(f"resent {delivery['id']}: {_status(delivery)}")
+
+
+@endpoints_app.command("reset-circuit")
+def reset_circuit(
+    endpoint_id: Annotated[str, typer.Argument(metavar="ID", help="endpoint id")],
+    as_json: AsJson = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    key: ApiKey = None,
+) -> None:
+    """Close an endpoint's circuit now: its held deliveries are sent again, in due order."""
+    with _api(api_url, key) as client:
+        endpoint = client.reset_circuit(endpoint_id)
+    if as_json:
+        _print_json(endpoint)
+    else:
+        typer.echo(f"circuit of {endpoint['id']} is {endpoint['circuit']['state']}")
 
 
 @dlq_app.command("replay")

@@ -169,6 +169,10 @@ class HeraldClient:
         path = f"/v1/deliveries/{_segment(delivery_id)}/resend"
         return cast(JsonObject, self._request("POST", path))
 
+    def reset_circuit(self, endpoint_id: str) -> JsonObject:
+        path = f"/v1/endpoints/{_segment(endpoint_id)}/circuit/reset"
+        return cast(JsonObject, self._request("POST", path))
+
     def start_dlq_replay(self, where: Mapping[str, str | None]) -> Job:
         body = {name: value for name, value in where.items() if value is not None}
         return cast(Job, self._request("POST", "/v1/dlq/replay", body=body))

@@ -59,6 +59,7 @@ GAUGES: dict[str, dict[str, frozenset[str] | None]] = {
     "herald_due_oldest_age_seconds": {},
     "herald_dlq_size": {},
     "herald_circuits_open": {},
+    "herald_held_deliveries": {},
 }
 TARGET_LABELS = {"job", "instance"}
 

@@ -508,3 +508,25 @@ async def test_dlq_replay_rejects_unknown_tenant(herald: Herald) -> None:
     result = await herald("dlq", "replay", "--tenant", "ten_missing")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: 404 Not found: ")
+
+
+async def test_reset_circuit(
+    herald: Herald, world: World, operator: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    endpoint = world.endpoints[1]
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE endpoints SET circuit_state = 'open', circuit_failures = 5,"
+                " circuit_opened_at = now(), circuit_next_probe_at = now() WHERE id = :id"
+            ),
+            {"id": endpoint},
+        )
+    result = ok(await herald("endpoints", "reset-circuit", endpoint))
+    assert result.stdout.strip() == f"circuit of {endpoint} is closed"
+    circuit = (await operator.get(f"/v1/endpoints/{endpoint}")).json()["circuit"]
+    assert (circuit["state"], circuit["failures"]) == ("closed", 0)
+
+    missing = await herald("endpoints", "reset-circuit", "ep_nope")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: 404 Not found: ")

@@ -20,7 +20,8 @@ GAUGES = text(
         (SELECT EXTRACT(EPOCH FROM now() - min(next_attempt_at)) FROM deliveries
          WHERE status = 'pending' AND next_attempt_at <= now()) AS oldest_due_s,
         (SELECT count(*) FROM deliveries WHERE status = 'dead') AS dead,
-        (SELECT count(*) FROM endpoints WHERE circuit_state = 'open') AS open_circuits
+        (SELECT count(*) FROM endpoints WHERE circuit_state <> 'closed') AS open_circuits,
+        (SELECT count(*) FROM deliveries WHERE status = 'held') AS held
     """
 )
 GAUGE_TTL_S = 5.0
@@ -37,6 +38,7 @@ async def _refresh_gauges(resources: ResourcesDep) -> None:
     metrics.due_oldest_age.set(float(row.oldest_due_s or 0))
     metrics.dlq_size.set(row.dead)
     metrics.circuits_open.set(row.open_circuits)
+    metrics.held_deliveries.set(row.held)
     _refreshed_at = time.monotonic()
 
 
