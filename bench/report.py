@@ -92,7 +92,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(
             (
                 "1",
-                f"backlog of {_num(_get(b, 'deliveries'))}",
+                f"backlog of {_num(_get(b, 'deliveries'))}"
+                + (
+                    f" over {_num(_get(b, 'endpoints'))} endpoints"
+                    if (_get(b, "endpoints") or 1) > 1
+                    else ""
+                ),
                 "deliveries/s, first→last arrival"
                 + (
                     f" (median of {len(_get(b, 'rounds'))})"
@@ -103,6 +108,22 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _ratio(ratio),
                 "≥ 0.50x ceiling",
                 _meets(ratio, 0.5),
+            )
+        )
+    one = _get(b, "single_endpoint")
+    if one is not None:
+        cap = _get(results, "settings", "endpoint_max_in_flight")
+        out.append(
+            (
+                "",
+                "  one endpoint alone",
+                f"{_num(_get(one, 'deliveries'))} on one endpoint"
+                + (f", cap {cap} in flight" if cap else ""),
+                f"{_num(_get(one, 'deliveries_per_s'), 0, '/s')}"
+                f" ({_ratio(_get(one, 'ratio_to_backlog_throughput'))})",
+                _ratio(_get(one, "ratio_to_ceiling")),
+                "(value: x row 1)",
+                None,
             )
         )
     if b is not None and len(b.get("rounds") or []) > 1:
@@ -253,7 +274,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
         out.append(
             (
                 "5",
-                "fast beside slow (1 s)",
+                (
+                    f"{_get(sl, 'fast_endpoints')} fast beside {_get(sl, 'slow_endpoints')} slow"
+                    if _get(sl, "fast_endpoints")
+                    else "fast beside slow"
+                )
+                + " (1 s)",
                 "fast deliveries/s (x scenario 1)",
                 f"{_num(_get(sl, 'fast_deliveries_per_s'), 0, '/s')} ({_ratio(keep)})",
                 _ratio(_get(sl, "ratio_to_ceiling")),

@@ -49,6 +49,11 @@ log = logging.getLogger("bench")
 
 STATE_DIR = Path(".herald/bench")
 E2E_WARMUP_S = 2.0
+# Scenario 1's backlog (and scenario 5's fast side) is spread evenly over this many endpoints
+# of one tenant: Herald caps each endpoint's requests in flight
+# (HERALD_ENDPOINT_MAX_IN_FLIGHT), so one endpoint alone would measure that cap, not the
+# platform's throughput. One endpoint's share, alone, is measured beside it for comparison.
+BACKLOG_ENDPOINTS = 10
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGES = (
     "herald",
@@ -75,6 +80,7 @@ class Plan:
     ceiling_count: int
     ceiling_seconds: float
     backlog: int
+    backlog_endpoints: int
     backlog_timeout: float
     slow_fast: int
     slow_slow: int
@@ -99,9 +105,12 @@ class Plan:
             ceiling_count=10_000 if quick else 30_000,
             ceiling_seconds=5 if quick else 15,
             backlog=args.backlog or (10_000 if quick else 50_000),
+            backlog_endpoints=BACKLOG_ENDPOINTS,
             backlog_timeout=20 if quick else 150,
             slow_fast=0 if quick else 20_000,
-            slow_slow=0 if quick else 2_000,
+            # The slow endpoint drains at its in-flight cap (20 per second at 1 s each): enough
+            # to outlast the fast drain, not so many that the scenario waits minutes for them.
+            slow_slow=0 if quick else 400,
             slow_timeout=120,
             ingest_clients=64,
             ingest_count=0 if quick else 10_000,
@@ -232,6 +241,7 @@ def settings_info(settings: Settings, plan: Plan, stack: Stack, redis_db: str) -
         "api_workers": plan.api_workers,
         "worker_concurrency": settings.worker_concurrency,
         "worker_claim_batch": settings.worker_claim_batch,
+        "endpoint_max_in_flight": settings.endpoint_max_in_flight,
         "worker_poll_delay_s": settings.worker_poll_delay.total_seconds(),
         "worker_idle_poll_s": settings.worker_idle_poll.total_seconds(),
         "worker_lease_s": settings.worker_lease.total_seconds(),
@@ -316,12 +326,17 @@ async def bench(
             label = f"round {number}/{plan.rounds}: " if plan.rounds > 1 else ""
             if stack.workers:
                 await stack.stop_workers()
-            step(f"{label}inserting a backlog of {plan.backlog:,} deliveries (workers stopped)")
+            step(
+                f"{label}inserting a backlog of {plan.backlog:,} deliveries over"
+                f" {plan.backlog_endpoints} endpoints (workers stopped)"
+            )
             prepared = await scenarios.guarded(
                 "backlog_insert",
                 errors,
                 scenarios.prepare_backlog(
-                    stack, f"bench backlog {number}", {f"/s1/{number}": plan.backlog}
+                    stack,
+                    f"bench backlog {number}",
+                    scenarios.spread(f"/s1/{number}", plan.backlog, plan.backlog_endpoints),
                 ),
             )
             step(
@@ -369,6 +384,39 @@ async def bench(
         ceiling_rate = (figures.get("ceiling") or {}).get("requests_per_s")
         backlog_rate = (figures.get("backlog") or {}).get("deliveries_per_s")
 
+        # One endpoint's share of the backlog, alone, with the workers still running: what
+        # the per-endpoint cap allows one endpoint (a few seconds, once per run).
+        single = max(plan.backlog // plan.backlog_endpoints, 1)
+        single_needs = E2E_WARMUP_S + plan.e2e_seconds + 8 + 10 + single / 500
+        if figures["backlog"] and stack.workers and clock.left() >= single_needs:
+            step(f"backlog of {single:,} deliveries on one endpoint (workers running)")
+            alone = await scenarios.guarded(
+                "backlog_single_insert",
+                errors,
+                scenarios.prepare_backlog(stack, "bench backlog single", {"/s1/single": single}),
+            )
+            if alone is not None:
+                figures["backlog"]["single_endpoint"] = await scenarios.guarded(
+                    "backlog_single",
+                    errors,
+                    scenarios.single_endpoint(
+                        stack,
+                        alone,
+                        within_s=min(30, max(clock.left() - 15, 5)),
+                        backlog_rate=backlog_rate,
+                        ceiling_rate=ceiling_rate,
+                    ),
+                )
+                one = figures["backlog"]["single_endpoint"]
+                if one:
+                    step(
+                        f"one endpoint: {_fmt(one['deliveries_per_s'])} deliveries/s"
+                        f" ({_fmt(one['ratio_to_backlog_throughput'], 2)}x"
+                        f" {plan.backlog_endpoints} endpoints)"
+                    )
+        elif figures["backlog"]:
+            step("one-endpoint comparison skipped: not enough of the time budget left")
+
         if not stack.workers:
             stack.start_workers(plan.workers)
             await asyncio.sleep(2)  # let them connect before latency is measured
@@ -388,9 +436,15 @@ async def bench(
             )
 
         if plan.slow_fast and affordable("slow", 60):
-            step("scenario 5: stopping workers, inserting fast + slow backlog")
+            step(
+                f"scenario 5: stopping workers, inserting a fast backlog over"
+                f" {plan.backlog_endpoints} endpoints + one slow endpoint"
+            )
             await stack.stop_workers()
-            counts = {"/s5": plan.slow_fast, "/slow/s5": plan.slow_slow}
+            counts = {
+                **scenarios.spread("/s5", plan.slow_fast, plan.backlog_endpoints),
+                "/slow/s5": plan.slow_slow,
+            }
             slow_backlog = await scenarios.guarded(
                 "slow_insert", errors, scenarios.prepare_backlog(stack, "bench slow", counts)
             )
@@ -515,6 +569,7 @@ def _failed(results: dict[str, Any]) -> bool:
     s = results["scenarios"]
     checks = [
         (s.get("backlog") or {}).get("all_succeeded", True),
+        ((s.get("backlog") or {}).get("single_endpoint") or {}).get("all_succeeded", True),
         (s.get("slow") or {}).get("all_succeeded", True),
         (s.get("e2e") or {}).get("lost", 0) == 0,
     ]

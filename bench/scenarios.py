@@ -131,6 +131,24 @@ class Backlog:
         return sum(self.counts.values())
 
 
+def spread(prefix: str, total: int, endpoints: int) -> dict[str, int]:
+    """``total`` deliveries spread evenly over ``endpoints`` receiver paths ``{prefix}/{k}``
+    (k from 1; the first ``total % endpoints`` paths get one more)."""
+    base, extra = divmod(total, endpoints)
+    return {f"{prefix}/{k}": base + (1 if k <= extra else 0) for k in range(1, endpoints + 1)}
+
+
+async def _arrival_times(stack: Stack, paths: list[str]) -> dict[str, list[float]]:
+    """Receiver arrival times per path (one request per path: only these paths' arrivals)."""
+    return {path: [t for _, t in await stack.arrivals(path)] for path in paths}
+
+
+def _duplicates(times: dict[str, list[float]], counts: dict[str, int]) -> int:
+    """Requests beyond each path's deliveries (every delivery of the backlog shares one event,
+    hence one webhook-id, so extra requests are counted per path, not matched by id)."""
+    return sum(max(len(times[path]) - counts[path], 0) for path in times)
+
+
 async def prepare_backlog(stack: Stack, name: str, counts: dict[str, int]) -> Backlog:
     """A tenant, one endpoint per receiver path, one event, and ``counts`` due deliveries per
     path inserted with COPY (workers should be stopped). Paths are interleaved evenly, in a
@@ -295,33 +313,39 @@ async def ceiling(
 async def backlog_drain(
     stack: Stack, backlog: Backlog, *, workers: int, within_s: float, ceiling_rate: float | None
 ) -> Figures:
-    """Scenario 1 (and 6): start the workers on a backlog and time the drain at the receiver."""
-    (path,) = backlog.endpoints
-    endpoint_id = backlog.endpoints[path]
+    """Scenario 1 (and 6): start the workers on a backlog and time the drain at the receiver.
+    The backlog may span several endpoints (paths): the throughput is that of all their
+    arrivals together, first to last."""
+    paths = list(backlog.endpoints)
+    endpoint_ids = list(backlog.endpoints.values())
     sampler = RssSampler(stack)
     counters_before = await pg_counters(stack)
     sampler.start()
     try:
         arrived, before, after, startup = await _start_workers_and_wait(
-            stack, workers, [path], backlog.total, within_s=within_s
+            stack, workers, paths, backlog.total, within_s=within_s
         )
-        statuses = await stack.wait_for_succeeded([endpoint_id], backlog.total)
+        statuses = await stack.wait_for_succeeded(endpoint_ids, backlog.total)
         peaks = {w.name: status_kib(w.pid, "VmHWM") for w in stack.workers}
     finally:
         await sampler.stop()
     await asyncio.sleep(2)  # backends report their counters about once a second
     counters_after = await pg_counters(stack)
-    times = [t for _, t in await stack.arrivals(path)]
-    attempts = await stack.attempt_count([endpoint_id])
-    received = await stack.receiver_stats(path, arrivals=False)
-    body_bytes = received["bytes_by_path"].get(path, 0) / max(received["by_path"].get(path, 0), 1)
+    by_path = await _arrival_times(stack, paths)
+    times = [t for path in paths for t in by_path[path]]
+    attempts = await stack.attempt_count(endpoint_ids)
+    received = await stack.receiver_stats(arrivals=False)
+    body_bytes = sum(received["bytes_by_path"].get(p, 0) for p in paths) / max(
+        sum(received["by_path"].get(p, 0) for p in paths), 1
+    )
     throughput = rate(len(times), times)
     usage = cpu_usage(before, after)
     span = after.at - before.at
     return {
         "deliveries": backlog.total,
+        "endpoints": len(paths),
         "arrived": arrived,
-        "duplicates": max(len(times) - backlog.total, 0),
+        "duplicates": _duplicates(by_path, backlog.counts),
         "deliveries_per_s": finite(throughput),
         "ratio_to_ceiling": finite(ratio(throughput, ceiling_rate or math.nan)),
         "drain_s": round(max(times) - min(times), 3) if times else None,
@@ -331,6 +355,18 @@ async def backlog_drain(
         "all_succeeded": statuses.get("succeeded", 0) == backlog.total and len(statuses) == 1,
         "attempts_logged": attempts,
         "mean_body_bytes": round(body_bytes, 1),
+        "per_endpoint": [
+            {
+                "path": path,
+                "deliveries": backlog.counts[path],
+                "arrived": len(by_path[path]),
+                "deliveries_per_s": finite(rate(len(by_path[path]), by_path[path])),
+                "last_arrival_s": round(max(by_path[path]) - min(times), 3)
+                if by_path[path]
+                else None,
+            }
+            for path in paths
+        ],
         "worker_cpu_us_per_delivery": round(usage["workers"] * span / max(arrived, 1) * 1e6, 1),
         "postgres_cpu_us_per_delivery": round(usage["postgres"] * span / max(arrived, 1) * 1e6, 1),
         "postgres_per_delivery": per_unit(counters_before, counters_after, backlog.total),
@@ -343,7 +379,44 @@ async def backlog_drain(
     }
 
 
+async def single_endpoint(
+    stack: Stack,
+    backlog: Backlog,
+    *,
+    within_s: float,
+    backlog_rate: float | None,
+    ceiling_rate: float | None,
+) -> Figures:
+    """Beside scenario 1: a backlog of one endpoint, inserted while the workers already run
+    (they find it on their idle poll), timed first to last arrival. What one endpoint gets
+    under the per-endpoint in-flight cap, against scenario 1's several endpoints."""
+    (path,) = backlog.endpoints
+    endpoint_id = backlog.endpoints[path]
+    arrived = await stack.wait_for_arrivals([path], backlog.total, within_s=within_s, stall=10)
+    times = [t for _, t in await stack.arrivals(path)]
+    statuses = await stack.wait_for_succeeded([endpoint_id], backlog.total)
+    throughput = rate(len(times), times)
+    return {
+        "endpoints": 1,
+        "deliveries": backlog.total,
+        "arrived": arrived,
+        "duplicates": max(len(times) - backlog.total, 0),
+        "deliveries_per_s": finite(throughput),
+        "ratio_to_backlog_throughput": finite(ratio(throughput, backlog_rate or math.nan)),
+        "ratio_to_ceiling": finite(ratio(throughput, ceiling_rate or math.nan)),
+        "drain_s": round(max(times) - min(times), 3) if times else None,
+        "insert_s": backlog.insert_s,
+        "statuses": statuses,
+        "all_succeeded": statuses.get("succeeded", 0) == backlog.total and len(statuses) == 1,
+    }
+
+
 # --- 5. a slow receiver beside a fast one ------------------------------------------------
+
+
+def is_slow(path: str) -> bool:
+    """The receiver answers paths starting with ``/slow`` after its slow delay."""
+    return path.startswith("/slow")
 
 
 async def slow_neighbour(
@@ -355,20 +428,27 @@ async def slow_neighbour(
     baseline_rate: float | None,
     ceiling_rate: float | None,
 ) -> Figures:
-    fast_path, slow_path = backlog.endpoints
+    """Scenario 5: a fast backlog (shaped as scenario 1's, several endpoints) beside slow
+    endpoints; the fast side's throughput, all its endpoints together, against scenario 1's."""
+    fast_paths = [p for p in backlog.endpoints if not is_slow(p)]
+    slow_paths = [p for p in backlog.endpoints if is_slow(p)]
     arrived, before, after, startup = await _start_workers_and_wait(
-        stack, workers, [fast_path, slow_path], backlog.total, within_s=within_s
+        stack, workers, list(backlog.endpoints), backlog.total, within_s=within_s
     )
-    fast = [t for _, t in await stack.arrivals(fast_path)]
-    slow = [t for _, t in await stack.arrivals(slow_path)]
+    by_path = await _arrival_times(stack, list(backlog.endpoints))
+    fast = [t for p in fast_paths for t in by_path[p]]
+    slow = [t for p in slow_paths for t in by_path[p]]
     statuses = await stack.wait_for_succeeded(list(backlog.endpoints.values()), backlog.total)
     fast_rate = rate(len(fast), fast)
     return {
-        "fast_deliveries": backlog.counts[fast_path],
-        "slow_deliveries": backlog.counts[slow_path],
+        "fast_deliveries": sum(backlog.counts[p] for p in fast_paths),
+        "slow_deliveries": sum(backlog.counts[p] for p in slow_paths),
+        "fast_endpoints": len(fast_paths),
+        "slow_endpoints": len(slow_paths),
         "slow_delay_s": 1.0,
         "fast_arrived": len(fast),
         "slow_arrived": len(slow),
+        "duplicates": _duplicates(by_path, backlog.counts),
         "fast_deliveries_per_s": finite(fast_rate),
         "ratio_to_backlog_throughput": finite(ratio(fast_rate, baseline_rate or math.nan)),
         "ratio_to_ceiling": finite(ratio(fast_rate, ceiling_rate or math.nan)),
