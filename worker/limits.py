@@ -45,9 +45,11 @@ COUNTERS_KEPT_MS = 7 * 24 * 3600 * 1000
 # are left due: a slot frees within milliseconds.
 ADMIT = """
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local lease = tonumber(ARGV[1])
-local slow = tonumber(ARGV[2])
+-- Whole microseconds throughout: exact in a double, so no slot is lost to rounding.
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local lease_ms = tonumber(ARGV[1])
+local lease = lease_ms * 1000
+local slow = tonumber(ARGV[2]) * 1000
 local out = {}
 local a = 3
 for k = 1, #KEYS, 3 do
@@ -60,14 +62,15 @@ for k = 1, #KEYS, 3 do
     local admitted = math.min(n, math.max(cap - redis.call('ZCARD', in_flight), 0))
     local base, spacing, reason = 0, 0, 0
     if rate > 0 and admitted > 0 then
-        local interval = 1000 / rate
+        local interval = math.ceil(1000000 / rate)
         local tat = math.max(tonumber(redis.call('GET', rate_key) or now), now)
         local allowed = 0
         while allowed < admitted and tat + interval - now <= burst * interval do
             tat = tat + interval
             allowed = allowed + 1
         end
-        redis.call('SET', rate_key, tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+        redis.call('SET', rate_key, string.format('%.0f', tat), 'PX',
+                   math.ceil((tat - now) / 1000) + 1000)
         if allowed < admitted then
             base, spacing, reason = tat + interval - burst * interval, interval, 1
         end
@@ -77,13 +80,13 @@ for k = 1, #KEYS, 3 do
         redis.call('ZADD', in_flight, now + lease, ARGV[ids + i])
     end
     if admitted > 0 then
-        redis.call('PEXPIRE', in_flight, lease)
+        redis.call('PEXPIRE', in_flight, lease_ms)
     end
     if admitted < n and reason == 0 then
         local first = redis.call('ZRANGE', in_flight, 0, 0, 'WITHSCORES')
         local age = first[2] and now - (tonumber(first[2]) - lease) or 0
         if age >= slow then
-            spacing = age / cap
+            spacing = math.floor(age / cap)
             base, reason = now + spacing, 2
         end
     end
@@ -91,11 +94,12 @@ for k = 1, #KEYS, 3 do
     if spacing > 0 then
         from = math.max(base, tonumber(redis.call('GET', horizon_key) or 0))
         local horizon = from + (n - admitted) * spacing
-        redis.call('SET', horizon_key, tostring(horizon), 'PX', math.ceil(horizon - now) + 1000)
+        redis.call('SET', horizon_key, string.format('%.0f', horizon), 'PX',
+                   math.ceil((horizon - now) / 1000) + 1000)
     end
     table.insert(out, admitted)
-    table.insert(out, math.ceil(from))
-    table.insert(out, math.floor(spacing * 1000))
+    table.insert(out, math.ceil(from / 1000))
+    table.insert(out, spacing)
     table.insert(out, reason)
 end
 return out

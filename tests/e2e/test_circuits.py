@@ -1,5 +1,6 @@
 """Circuit breakers as a receiver sees them, and the operator's notifications about them."""
 
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ async def test_an_open_circuit_lets_one_probe_through_per_cooldown_and_loses_not
 
     # While open: only probes, one per cool-down (1 s, then doubled to the 2 s cap).
     probes = (await receiver.wait_for(before_trip + 3, path="/flaky", timeout=15))[before_trip:]
-    gaps = [b.received_at - a.received_at for a, b in zip(probes, probes[1:], strict=False)]
+    gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(probes)]
     assert all(gap >= 1.8 for gap in gaps), gaps
     deliveries = (
         await api.get("/v1/deliveries", params={"endpoint_id": endpoint["id"], "limit": 100})
