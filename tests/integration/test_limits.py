@@ -391,8 +391,6 @@ async def test_rate_limit_is_per_endpoint(make_limits: LimitsFactory) -> None:
     assert admissions[other] == Admission(10, 0, 0, 0)  # burst of round(1000 * 0.1)
 
 
-
-
 @pytest.mark.parametrize(
     "rate",
     [
