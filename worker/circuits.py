@@ -8,8 +8,6 @@ than the hold limit, disabling endpoints whose circuit stayed open past the disa
 Every transition is a conditional UPDATE, so workers racing for one change it once.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from app.circuit import BreakerPolicy
 from app.operational import Notification, dead_lettered, endpoint_notification
 from app.settings import Settings
 from worker.limits import Counted, Outcomes
+from worker.loops import WakeableLoop
 
 log = logging.getLogger("herald.worker")
 
@@ -223,7 +222,7 @@ async def open_tripped(
     return [row["id"] for row in opened]
 
 
-class CircuitKeeper:
+class CircuitKeeper(WakeableLoop):
     """The time-driven transitions, in every worker (the statements make them race-safe)."""
 
     def __init__(
@@ -233,30 +232,20 @@ class CircuitKeeper:
         settings: Settings,
         on_probe: Callable[[], None],
     ) -> None:
+        super().__init__()
         self._pool = pool
         self._settings = settings
         self._on_probe = on_probe
-        self._woken = asyncio.Event()
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._woken.set()
 
     async def run(self) -> None:
-        while not self._stopping:
-            self._woken.clear()
+        while self.next_pass():
             try:
                 await self.tick()
                 wait = await self._seconds_until_probe()
             except (OSError, asyncpg.PostgresError) as error:
                 log.warning("circuit keeper failed, retrying: %s", error)
                 wait = self._settings.worker_idle_poll.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), timeout=wait)
+            await self.pause(wait)
 
     async def tick(self) -> None:
         settings = self._settings

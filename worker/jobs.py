@@ -4,8 +4,6 @@ A job is leased like a delivery: a worker killed mid-job leaves a lease that exp
 the next worker continues from the job's recorded position.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,11 +13,12 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from app.db import SessionFactory
 from app.models import Job
 from app.services.jobs import run_batch
+from worker.loops import WakeableLoop
 
 log = logging.getLogger("herald.jobs")
 
 
-class JobRunner:
+class JobRunner(WakeableLoop):
     def __init__(
         self,
         *,
@@ -30,25 +29,16 @@ class JobRunner:
         batch_size: int,
         on_progress: Callable[[], None],
     ) -> None:
+        super().__init__()
         self._batch_size = batch_size
         self._sessions = sessions
         self._worker_id = worker_id
         self._lease = lease
         self._idle_poll = idle_poll.total_seconds()
         self._on_progress = on_progress
-        self._woken = asyncio.Event()
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._woken.set()
 
     async def run(self) -> None:
-        while not self._stopping:
-            self._woken.clear()
+        while self.next_pass():
             try:
                 job_id = await self._claim()
                 if job_id is not None:
@@ -56,8 +46,7 @@ class JobRunner:
                     continue
             except Exception:
                 log.exception("job runner failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), timeout=self._idle_poll)
+            await self.pause(self._idle_poll)
 
     async def _claim(self) -> str | None:
         async with self._sessions() as session:
