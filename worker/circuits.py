@@ -86,12 +86,6 @@ WHERE d.id = expired.id
 RETURNING d.id, d.event_id, d.event_type, d.endpoint_id, d.tenant_id, d.attempts
 """
 
-# $1 disable limit.
-STALE_CIRCUITS = """
-SELECT id FROM endpoints
-WHERE circuit_state <> 'closed' AND enabled AND circuit_opened_at < now() - $1::interval
-"""
-
 NEXT_PROBE_AT = """
 SELECT min(circuit_next_probe_at) FROM endpoints WHERE circuit_state <> 'closed' AND enabled
 """
@@ -155,6 +149,9 @@ async def settle_probes(
     if succeeded:
         rows = await connection.fetch(endpoint_state.CLOSE_CIRCUITS, succeeded, ["half_open"])
         closed = [row["id"] for row in rows]
+        await connection.execute(
+            endpoint_state.RELEASE_HELD, [row["id"] for row in rows if row["enabled"]]
+        )
         notifications += [
             endpoint_notification("endpoint.circuit_closed", row, reason="probe_succeeded")
             for row in rows
@@ -199,6 +196,7 @@ async def open_tripped(
             [c.consecutive_failures for c in tripped.values()],
             [policies[e].cooldown for e in tripped],
         )
+        await connection.execute(endpoint_state.HOLD_WAITING, [row["id"] for row in opened])
         await operational.record(
             connection,
             [
@@ -257,21 +255,21 @@ class CircuitKeeper(WakeableLoop):
                 self._on_probe()
             while await self._expire_held(connection) == settings.retention_batch:
                 pass
-            stale = [
-                row["id"]
-                for row in await connection.fetch(STALE_CIRCUITS, settings.circuit_disable_limit)
-            ]
-            if stale:
-                async with connection.transaction():
-                    disabled = await connection.fetch(endpoint_state.DISABLE, stale, "circuit_open")
-                    await operational.record(
-                        connection,
-                        [
-                            endpoint_notification("endpoint.disabled", row, reason="circuit_open")
-                            for row in disabled
-                        ],
-                        settings=settings,
-                    )
+            async with connection.transaction():
+                disabled = await connection.fetch(
+                    endpoint_state.DISABLE_STALE, settings.circuit_disable_limit
+                )
+                await connection.execute(
+                    endpoint_state.HOLD_WAITING, [row["id"] for row in disabled]
+                )
+                await operational.record(
+                    connection,
+                    [
+                        endpoint_notification("endpoint.disabled", row, reason="circuit_open")
+                        for row in disabled
+                    ],
+                    settings=settings,
+                )
 
     async def _expire_held(self, connection: asyncpg.Connection) -> int:
         async with connection.transaction():

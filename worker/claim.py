@@ -83,11 +83,11 @@ class Claimer:
             )
             if not candidates:
                 return Claim([], 0, 0)
-            held = await self._to_hold(connection, candidates)
+            held, unsettled = await self._to_hold(connection, candidates)
             waiting: dict[str, list[str]] = {}
             rates: dict[str, int | None] = {}
             for row in candidates:
-                if row["id"] not in held:
+                if row["id"] not in held and row["id"] not in unsettled:
                     waiting.setdefault(row["endpoint_id"], []).append(row["id"])
                     rates[row["endpoint_id"]] = row["rate_limit"]
             admissions = await self._limits.admit(
@@ -113,7 +113,8 @@ class Claimer:
 
     async def _to_hold(
         self, connection: asyncpg.Connection, candidates: Sequence[asyncpg.Record]
-    ) -> set[str]:
+    ) -> tuple[set[str], set[str]]:
+        """The deliveries to hold, and those left as they are (their endpoint is changing)."""
         suspects = [
             row
             for row in candidates
@@ -122,7 +123,7 @@ class Claimer:
             )
         ]
         if not suspects:
-            return set()
+            return set(), set()
         # Decide again on the endpoint's committed state under its lock: a circuit that
         # closed meanwhile has released its held rows, and must not miss these.
         states = {
@@ -131,13 +132,15 @@ class Claimer:
                 sql.LOCK_ENDPOINTS, list({row["endpoint_id"] for row in suspects})
             )
         }
-        held = set()
+        held, unsettled = set(), set()
         for row in suspects:
             state = states.get(row["endpoint_id"])
-            if state is None or must_hold(
+            if state is None:
+                unsettled.add(row["id"])
+            elif must_hold(
                 enabled=state["enabled"],
                 circuit_state=state["circuit_state"],
                 trigger=row["trigger"],
             ):
                 held.add(row["id"])
-        return held
+        return held, unsettled

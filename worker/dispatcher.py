@@ -358,6 +358,9 @@ class Dispatcher:
             ]
             if gone:
                 disabled = await connection.fetch(endpoint_state.DISABLE, gone, "gone")
+                await connection.execute(
+                    endpoint_state.HOLD_WAITING, [row["id"] for row in disabled]
+                )
                 notifications += [
                     endpoint_notification("endpoint.disabled", row, reason="gone")
                     for row in disabled

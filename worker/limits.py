@@ -12,6 +12,7 @@ Redis cannot be reached the limits step aside (everything is admitted, nothing t
 protect receivers, but PostgreSQL alone decides what is delivered.
 """
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from redis.exceptions import RedisError
 from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key
 
 log = logging.getLogger("herald.worker")
+
+# A Redis that hangs rather than refuses must not hold a claim (and its row locks) with it:
+# past this, the limits step aside for that batch. (TimeoutError is an OSError.)
+REDIS_TIMEOUT_S = 1.0
 
 # An endpoint whose oldest request in flight has run this long is slow: deliveries waiting for
 # one of its slots are deferred to their turn rather than left in everyone's way.
@@ -256,7 +261,8 @@ class Limits:
             args += [len(item.delivery_ids), self._max_in_flight, rate, self.burst(rate)]
             args += item.delivery_ids
         try:
-            replies = await self._admit(keys=keys, args=args)
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                replies = await self._admit(keys=keys, args=args)
         except (RedisError, OSError) as error:
             log.warning("limits unavailable, admitting without them: %s", error)
             return {item.endpoint_id: Admission(len(item.delivery_ids)) for item in wanted}
@@ -288,7 +294,8 @@ class Limits:
                 policy.min_requests,
             ]
         try:
-            replies = await self._settle(keys=keys, args=args)
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                replies = await self._settle(keys=keys, args=args)
         except (RedisError, OSError) as error:
             log.warning("limits unavailable, outcomes not counted: %s", error)
             return {}
@@ -307,6 +314,7 @@ class Limits:
         if not endpoint_ids:
             return
         try:
-            await self._redis.delete(*map(counters_key, endpoint_ids))
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                await self._redis.delete(*map(counters_key, endpoint_ids))
         except (RedisError, OSError) as error:
             log.warning("could not reset circuit counters: %s", error)

@@ -28,15 +28,20 @@ SELECT d.id, d.endpoint_id, d.trigger, ep.enabled, ep.circuit_state, ep.rate_lim
 FROM deliveries AS d
 JOIN fair ON fair.id = d.id
 JOIN endpoints AS ep ON ep.id = d.endpoint_id
-WHERE d.status = 'pending' AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
+WHERE d.status = 'pending'
+  AND d.next_attempt_at <= now()
+  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())
 ORDER BY d.next_attempt_at
 FOR UPDATE OF d SKIP LOCKED
 """
 
 # Before holding a delivery for its endpoint's sake, read the endpoint under a share lock:
-# whoever releases held deliveries updates that row first, so it waits for this claim.
+# whoever releases held deliveries updates that row first, so it waits for this claim. An
+# endpoint locked by such a change right now is skipped (its deliveries stay due): waiting
+# for it here, with its deliveries locked, could deadlock against the change.
 LOCK_ENDPOINTS = """
-SELECT id, enabled, circuit_state FROM endpoints WHERE id = ANY($1::text[]) FOR SHARE
+SELECT id, enabled, circuit_state FROM endpoints WHERE id = ANY($1::text[])
+FOR SHARE SKIP LOCKED
 """
 
 # $1 held, $2/$3 deferred and until when, $4 leased, $5 lease, $6 lease length. Taking the

@@ -218,6 +218,7 @@ async def set_enabled(
     subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
     if enabled:
         await connection.exec_driver_sql(endpoint_state.ENABLE, ([endpoint.id],))
+        await connection.exec_driver_sql(endpoint_state.RELEASE_HELD, ([endpoint.id],))
         if endpoint.circuit_state != "closed":
             await _notify(
                 connection,
@@ -226,6 +227,7 @@ async def set_enabled(
             )
     else:
         await connection.exec_driver_sql(endpoint_state.DISABLE, ([endpoint.id], reason))
+        await connection.exec_driver_sql(endpoint_state.HOLD_WAITING, ([endpoint.id],))
         await _notify(
             connection,
             endpoint_notification("endpoint.disabled", subject, reason=reason),
@@ -245,6 +247,8 @@ async def reset_circuit(
     await connection.exec_driver_sql(
         endpoint_state.CLOSE_CIRCUITS, ([endpoint.id], ["open", "half_open", "closed"])
     )
+    if endpoint.enabled:
+        await connection.exec_driver_sql(endpoint_state.RELEASE_HELD, ([endpoint.id],))
     if was_open:
         subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
         await _notify(
