@@ -2,7 +2,8 @@
 
 ``text`` columns cannot hold NUL, ``jsonb`` rejects the ``\\u0000`` escape, UTF-8 cannot encode
 a lone surrogate (Python's json module decodes ``"\\ud800"`` into one), and JSON has no NaN or
-Infinity (Python's json module accepts them, and reads ``1e400`` as infinity).
+Infinity (Python's json module accepts them, and reads ``1e400`` as infinity). Integers beyond
+64 bits are refused too: JSON allows them, but the encoder cannot write them back exactly.
 """
 
 import math
@@ -16,6 +17,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
 SURROGATE_MESSAGE = "must not contain lone surrogates (\\ud800-\\udfff); they are not valid Unicode"
 NON_FINITE_MESSAGE = "must be a finite number (JSON has no NaN or Infinity)"
+# What 64-bit JSON implementations (Herald's encoder among them) carry exactly.
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**64 - 1
+INTEGER_RANGE_MESSAGE = f"must be an integer from {MIN_INTEGER} to {MAX_INTEGER}"
 
 
 def text_problem(value: str) -> str | None:
@@ -33,6 +37,8 @@ def scalar_problem(value: object) -> str | None:
         return text_problem(value)
     if isinstance(value, float) and not math.isfinite(value):
         return NON_FINITE_MESSAGE
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        return INTEGER_RANGE_MESSAGE
     return None
 
 

@@ -16,12 +16,14 @@ ACCEPTABLE = {400, 404, 409, 413, 415, 422}
 
 # JSON string escapes for characters text and jsonb columns reject.
 BAD_STRINGS = {"nul": r"\u0000", "high-surrogate": r"\ud800", "low-surrogate": r"\udfff"}
-# Number literals that Python's json accepts and jsonb does not (1e400 parses as infinity).
+# Number literals that Python's json accepts and jsonb does not (1e400 parses as infinity),
+# and an integer beyond 64 bits, which Herald's JSON encoder cannot write back.
 BAD_NUMBERS = {
     "nan": "NaN",
     "infinity": "Infinity",
     "minus-infinity": "-Infinity",
     "1e400": "1e400",
+    "2**64": "18446744073709551616",
 }
 
 # (method, path, body); "S" stands for a bad string's escape, "N" for a bad number literal.

@@ -4,6 +4,7 @@ import pytest
 
 from app import pointers
 from app.storable import (
+    INTEGER_RANGE_MESSAGE,
     NON_FINITE_MESSAGE,
     NUL_MESSAGE,
     SURROGATE_MESSAGE,
@@ -35,6 +36,9 @@ def test_text_problem(value: str, problem: str | None) -> None:
         ({"a/b": ["ok", "\ud800"]}, ("/f/a~1b/1", SURROGATE_MESSAGE)),
         ({"n": float("nan")}, ("/f/n", NON_FINITE_MESSAGE)),
         ({"n": [float("-inf")]}, ("/f/n/0", NON_FINITE_MESSAGE)),
+        ({"n": [2**64 - 1, -(2**63)]}, None),
+        ({"n": [1, 2**64]}, ("/f/n/1", INTEGER_RANGE_MESSAGE)),
+        ({"n": -(2**63) - 1}, ("/f/n", INTEGER_RANGE_MESSAGE)),
         ({"k\x00": 1}, ("/f/k\x00", "key " + NUL_MESSAGE)),
         # The first problem in document order, keys included.
         ({"a": {"b": "\x00"}, "c\x00": 1}, ("/f/a/b", NUL_MESSAGE)),
