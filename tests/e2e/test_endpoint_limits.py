@@ -99,10 +99,11 @@ async def test_a_rate_limit_holds_across_two_workers(
         if second < len(per_second):
             per_second[second] += 1
     print(f"rate limit {limit}/s with 2 workers, requests in each second: {per_second}")
-    # The limiter's own bound (GCRA): the rate times the window, plus one burst.
-    assert sum(per_second) <= len(per_second) * limit + burst
-    # Per second, arrivals also carry the scheduling delay between a worker's admission and
-    # the request reaching the receiver, which a busy test machine stretches: a little slack.
+    # The limiter's own bound (GCRA) is the rate times the window plus one burst, for
+    # admissions. Arrivals also carry the scheduling delay between a worker's admission and
+    # the request reaching the receiver, which a busy test machine stretches and bunches: the
+    # window (it starts at a late first arrival) may take in one or two more, a second a few.
+    assert sum(per_second) <= len(per_second) * limit + burst + 2
     assert max(per_second) <= limit + burst + 3
     # Limited, not starved.
     assert sum(per_second) >= len(per_second) * limit * 0.9
