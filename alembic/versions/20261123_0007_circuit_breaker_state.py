@@ -27,20 +27,30 @@ def upgrade() -> None:
         ["circuit_next_probe_at"],
         postgresql_where=sa.text("circuit_state <> 'closed'"),
     )
-    op.create_index(
-        "ix_deliveries_held",
-        "deliveries",
-        ["endpoint_id", "next_attempt_at"],
-        postgresql_where=sa.text("status = 'held'"),
-    )
-    # Held rows keep their due time now; they must not sit in the claim's index.
-    op.drop_index("ix_deliveries_due", table_name="deliveries")
-    op.create_index(
-        "ix_deliveries_due",
-        "deliveries",
-        ["next_attempt_at"],
-        postgresql_where=sa.text("status = 'pending'"),
-    )
+    # The deliveries indexes are built CONCURRENTLY (outside the migration's transaction) so
+    # a large installation keeps ingesting and delivering while they build.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_deliveries_held",
+            "deliveries",
+            ["endpoint_id", "next_attempt_at"],
+            postgresql_where=sa.text("status = 'held'"),
+            postgresql_concurrently=True,
+        )
+        # Held rows keep their due time now; they must not sit in the claim's index.
+        op.create_index(
+            "ix_deliveries_due_pending",
+            "deliveries",
+            ["next_attempt_at"],
+            postgresql_where=sa.text("status = 'pending'"),
+            postgresql_concurrently=True,
+        )
+        op.drop_index(
+            "ix_deliveries_due",
+            table_name="deliveries",
+            postgresql_concurrently=True,
+        )
+    op.execute("ALTER INDEX ix_deliveries_due_pending RENAME TO ix_deliveries_due")
 
 
 def downgrade() -> None:
