@@ -6,7 +6,7 @@ counters behind the decision to open (consecutive failures, a sliding window of 
 live in Redis, shared by every worker: losing them only restarts the count.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -64,6 +64,7 @@ class BreakerPolicy:
         return timedelta(seconds=min(doubled, self.max_cooldown.total_seconds()))
 
 
-async def reset_counters(redis: Redis, endpoint_id: str) -> None:
-    """Forget the outcomes that opened the circuit, so a closed circuit starts afresh."""
-    await redis.delete(counters_key(endpoint_id))
+async def reset_counters(redis: Redis, endpoint_ids: Sequence[str]) -> None:
+    """Forget the outcomes that opened these circuits, so a closed circuit starts afresh."""
+    if endpoint_ids:
+        await redis.delete(*map(counters_key, endpoint_ids))

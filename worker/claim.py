@@ -65,6 +65,8 @@ class Claim:
     """Due rows the claim looked at; 0 means nothing was due."""
     moved: int
     """Of those, how many it leased, held or deferred; the rest wait for a free slot."""
+    held: int
+    """Of those, how many it held (an open circuit or a disabled endpoint)."""
 
 
 class Claimer:
@@ -82,7 +84,7 @@ class Claimer:
                 sql.CLAIM_CANDIDATES, limit, limit * SCAN_FACTOR, self._per_endpoint
             )
             if not candidates:
-                return Claim([], 0, 0)
+                return Claim([], 0, 0, 0)
             held, unsettled = await self._to_hold(connection, candidates)
             waiting: dict[str, list[str]] = {}
             rates: dict[str, int | None] = {}
@@ -109,7 +111,9 @@ class Claimer:
                 raise
         if decided.rate_limited:
             metrics.rate_limited_waits.inc(decided.rate_limited)
-        return Claim(rows, len(candidates), len(held) + len(decided.deferred) + len(rows))
+        return Claim(
+            rows, len(candidates), len(held) + len(decided.deferred) + len(rows), len(held)
+        )
 
     async def _to_hold(
         self, connection: asyncpg.Connection, candidates: Sequence[asyncpg.Record]

@@ -171,7 +171,7 @@ class Dispatcher:
         """The deliveries to send now, and what the claim saw."""
         lease = next(self._leases)
         claim = await self._claimer.claim(limit, lease=lease)
-        if len(claim.rows) < claim.moved:
+        if claim.held:
             self._on_held()
         rows = claim.rows
         if not rows:

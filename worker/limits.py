@@ -21,7 +21,7 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key
+from app.circuit import WINDOW_BUCKETS, BreakerPolicy, counters_key, reset_counters
 
 log = logging.getLogger("herald.worker")
 
@@ -311,10 +311,8 @@ class Limits:
 
     async def forget_outcomes(self, endpoint_ids: Sequence[str]) -> None:
         """A circuit closed: its old failures must not open it again."""
-        if not endpoint_ids:
-            return
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                await self._redis.delete(*map(counters_key, endpoint_ids))
+                await reset_counters(self._redis, endpoint_ids)
         except (RedisError, OSError) as error:
             log.warning("could not reset circuit counters: %s", error)

@@ -215,7 +215,7 @@ async def set_enabled(
     The caller holds the endpoint's row lock and commits.
     """
     connection = await session.connection()
-    subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
+    subject = _subject(endpoint)
     if enabled:
         await connection.exec_driver_sql(endpoint_state.ENABLE, ([endpoint.id],))
         await connection.exec_driver_sql(endpoint_state.RELEASE_HELD, ([endpoint.id],))
@@ -250,15 +250,21 @@ async def reset_circuit(
     if endpoint.enabled:
         await connection.exec_driver_sql(endpoint_state.RELEASE_HELD, ([endpoint.id],))
     if was_open:
-        subject = {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
         await _notify(
             connection,
-            endpoint_notification("endpoint.circuit_closed", subject, reason="manual_reset"),
+            endpoint_notification(
+                "endpoint.circuit_closed", _subject(endpoint), reason="manual_reset"
+            ),
             settings=settings,
         )
     await session.commit()
     await session.refresh(endpoint)
     return endpoint
+
+
+def _subject(endpoint: Endpoint) -> dict[str, str]:
+    """What an operational notification says about an endpoint."""
+    return {"id": endpoint.id, "tenant_id": endpoint.tenant_id, "url": endpoint.url}
 
 
 async def _notify(

@@ -113,7 +113,7 @@ async def reset_circuit(
 
 async def _forget_outcomes(resources: ResourcesDep, endpoint_id: str) -> None:
     try:
-        await reset_counters(resources.redis, endpoint_id)
+        await reset_counters(resources.redis, [endpoint_id])
     except (RedisError, OSError) as error:
         # The circuit is closed in PostgreSQL; old counts can at worst open it again sooner.
         log.warning("could not reset circuit counters of %s: %s", endpoint_id, error)
